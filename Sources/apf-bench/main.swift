@@ -1,0 +1,1 @@
+print("apf-bench: benchmarks are added with their issues")
