@@ -1,6 +1,7 @@
 public import Logging
 import Crypto
 import Foundation
+import Synchronization
 
 /// One authenticated SSH connection (a libssh2 session on its own thread). Many commands may run on it at once, as
 /// separate channels, up to `SSHOptions.channelBudget`; more wait their turn. Most callers use `SSHPool`, which
@@ -25,6 +26,16 @@ public final class SSHConnection: Sendable {
     public static func connect(
         to endpoint: SSHEndpoint, identity: SSHIdentity, knownHosts: KnownHosts, options: SSHOptions = SSHOptions(),
         via gateway: SSHConnection? = nil, logger: Logger
+    ) async throws(SSHError) -> SSHConnection {
+        let gateKey = "\(gateway.map { "\($0.endpoint)>" } ?? "")\(endpoint.host):\(endpoint.port)"
+        return try await DialGate.shared.withSlot(for: gateKey) { () async throws(SSHError) in
+            try await establish(endpoint, identity, knownHosts, options, gateway, logger)
+        }
+    }
+
+    private static func establish(
+        _ endpoint: SSHEndpoint, _ identity: SSHIdentity, _ knownHosts: KnownHosts, _ options: SSHOptions,
+        _ gateway: SSHConnection?, _ logger: Logger
     ) async throws(SSHError) -> SSHConnection {
         var tunnelFD: Int32?
         if let gateway {
@@ -66,7 +77,8 @@ public final class SSHConnection: Sendable {
 
     /// Submits an operation and waits for its answer; cancelling the task cancels the operation.
     func run<T: Sendable>(_ make: (Completion<T>) -> LoopOperation) async throws(SSHError) -> T {
-        let box = IDBox()
+        if Task.isCancelled { throw SSHError(.cancelled, "cancelled by the caller", retryable: true) }
+        let box = CancelBox()
         let loop = self.loop
         let endpoint = self.endpoint
         let result = await withTaskCancellationHandler {
@@ -77,10 +89,10 @@ public final class SSHConnection: Sendable {
                                                              endpoint: endpoint.description, retryable: true)))
                     return
                 }
-                box.set(id)
+                if box.submitted(id) { loop.cancel(id) }
             }
         } onCancel: {
-            if let id = box.get() { loop.cancel(id) }
+            if let id = box.cancel() { loop.cancel(id) }
         }
         return try result.get()
     }
@@ -184,11 +196,11 @@ public final class SSHConnection: Sendable {
     }
 }
 
-/// Carries an operation ID from the submitting closure to the cancellation handler.
-final class IDBox: Sendable {
-    private let value = Mutex<Int?>(nil)
-    func set(_ id: Int) { value.withLock { $0 = id } }
-    func get() -> Int? { value.withLock { $0 } }
+/// Meets an operation ID (from the submitting closure) and a cancellation (from the handler), in either order.
+final class CancelBox: Sendable {
+    private let state = Mutex<(id: Int?, cancelled: Bool)>((nil, false))
+    /// Records the ID; true when the task was already cancelled, so the caller must cancel the operation now.
+    func submitted(_ id: Int) -> Bool { state.withLock { $0.id = id; return $0.cancelled } }
+    /// Records the cancellation; returns the ID to cancel if the operation was already submitted.
+    func cancel() -> Int? { state.withLock { $0.cancelled = true; return $0.id } }
 }
-
-import Synchronization

@@ -143,8 +143,7 @@ public final class SSHPool: Sendable {
             var knownHosts: KnownHosts
             if let fixedKnownHosts { knownHosts = fixedKnownHosts } else { knownHosts = try KnownHosts.load(path: knownHostsPath ?? "") }
             let via = try await gateway?.connection()
-            result = .success(try await SSHConnection.connect(to: endpoint, identity: identity, knownHosts: knownHosts,
-                                                              options: options, via: via, logger: logger))
+            result = .success(try await connectRetryingDroppedBanners(knownHosts: knownHosts, via: via))
         } catch {
             result = .failure(error)
         }
@@ -172,6 +171,24 @@ public final class SSHPool: Sendable {
             logger.warning("SSH connect failed", metadata: ["error": "\(e)"])
         }
         return result
+    }
+
+    /// A server over its MaxStartups closes new connections before the banner; other clients' bursts can cause
+    /// that even when we stay under the limit, so such a failure is retried twice after a short random pause.
+    private func connectRetryingDroppedBanners(knownHosts: KnownHosts, via: SSHConnection?) async throws(SSHError) -> SSHConnection {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do throws(SSHError) {
+                return try await SSHConnection.connect(to: endpoint, identity: identity, knownHosts: knownHosts,
+                                                       options: options, via: via, logger: logger)
+            } catch {
+                let dropped = error.code == .handshakeFailed
+                    && [-2, -13, -43].contains(error.libssh2Code ?? 0)
+                guard dropped, attempt < 3, !Task.isCancelled else { throw error }
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 50...250)))
+            }
+        }
     }
 
     /// Capped exponential back-off with ±20 % jitter, so many pools do not reconnect in lockstep.

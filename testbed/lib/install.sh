@@ -5,7 +5,7 @@
 # Packages per component. util-linux (unshare, nsenter, flock), passwd
 # (useradd) and hostname are Essential on Debian but listed so a minbase root
 # that lacks one still works.
-pkgs_ssh=(openssh-server openssh-client libssh2-1-dev pkg-config procps passwd util-linux)
+pkgs_ssh=(openssh-server openssh-client libssh2-1-dev pkg-config procps passwd util-linux iproute2)
 pkgs_netns=(iproute2 nftables python3 procps openssh-client util-linux hostname)
 
 pkg_installed() {

@@ -17,6 +17,21 @@ netns_addr() { echo "10.251.$(netns_num "$1").2"; }
 netns_peer() { echo "10.251.$(netns_num "$1").1"; }
 netns_veth() { echo "$1-r"; }
 
+# Is sshd PID running in the namespace that currently carries NS's name?
+netns_sshd_in_place() {
+    local a b
+    a=$(stat -L -c %i "/proc/$2/ns/net" 2>/dev/null) || return 1
+    b=$(stat -L -c %i "/run/netns/$1" 2>/dev/null) || return 1
+    [[ $a == "$b" ]]
+}
+
+# Host NS fully up: namespace, veth pair, sshd running inside it.
+netns_host_up() {
+    local pid
+    netns_exists "$1" && ip link show dev "$(netns_veth "$1")" >/dev/null 2>&1 \
+        && pid=$(sshd_pid "$1") && netns_sshd_in_place "$1" "$pid"
+}
+
 netns_exists() { [[ -e /run/netns/$1 ]] && ip netns exec "$1" true 2>/dev/null; }
 
 valid_netns_name() {
@@ -67,8 +82,12 @@ netns_setup() {
     local ns=$1 veth addr peer
     veth=$(netns_veth "$ns"); addr=$(netns_addr "$ns"); peer=$(netns_peer "$ns")
     netns_exists "$ns" || ip netns add "$ns"
-    if ! ip link show dev "$veth" >/dev/null 2>&1; then
-        # A half-built earlier run may have left an eth0 without its peer.
+    # The pair must be whole: our end here AND eth0 in this namespace. A
+    # root-side end whose peer sits in an older namespace of the same name
+    # (deleted behind our back) is removed and the pair re-created.
+    if ! ip link show dev "$veth" >/dev/null 2>&1 \
+        || ! ip -n "$ns" link show dev eth0 >/dev/null 2>&1; then
+        ip link del "$veth" 2>/dev/null || true
         ip -n "$ns" link del eth0 2>/dev/null || true
         ip link add "$veth" type veth peer name eth0 netns "$ns"
     fi
@@ -95,20 +114,25 @@ netns_clear_net_faults() {
 netns_up() {
     local h t0; t0=$(now_ms)
     guard_route_present || ip route add unreachable "$TB_NETNS_NET"
+    local pid
     for h in "${TB_NETNS_HOSTS[@]}"; do
+        # An sshd of ours left in an older namespace of the same name (the
+        # name was deleted behind our back) serves nobody; stopping it also
+        # frees that namespace and its veth pair.
+        if pid=$(sshd_pid "$h") && ! netns_sshd_in_place "$h" "$pid"; then
+            log "sshd $h (pid $pid) runs in a stale namespace; restarting it"
+            stop_sshd "$h"
+        fi
         netns_setup "$h"
         start_sshd "$h"
     done
     log "netns up (${TB_NETNS_HOSTS[*]}) in $(( $(now_ms) - t0 )) ms"
 }
 
-# Processes still inside namespace NS (by /proc/PID/ns/net inode).
+# Live (non-zombie) processes still inside namespace NS, as "PID(comm)".
 netns_pids() {
-    local ns=$1 ino f pid out=()
-    ino=$(stat -L -c %i "/run/netns/$ns" 2>/dev/null) || return 0
-    for f in /proc/[0-9]*/ns/net; do
-        [[ $(stat -L -c %i "$f" 2>/dev/null) == "$ino" ]] || continue
-        pid=${f#/proc/}; pid=${pid%%/*}
+    local pid out=()
+    for pid in $(ip netns pids "$1" 2>/dev/null); do
         proc_alive "$pid" && out+=("$pid($(cat "/proc/$pid/comm" 2>/dev/null))")
     done
     echo "${out[@]}"
@@ -133,8 +157,7 @@ netns_down() {
     # Sweep leftovers with our prefix (e.g. from a run with more hosts).
     for ns in $(ip netns list 2>/dev/null | cut -d' ' -f1); do
         if [[ $ns =~ ^apfh[0-9]+$ ]]; then
-            [[ -f $(sshd_pidfile "$ns") ]] && stop_sshd "$ns"
-            netns_teardown "$ns"
+            netns_teardown "$ns"      # stops its sshd if we have a PID file
         fi
     done
     if guard_route_present; then ip route del unreachable "$TB_NETNS_NET"; fi
@@ -203,5 +226,6 @@ cmd_fault() {
             fi ;;
         *) die "unknown fault mode '$mode'" ;;
     esac
-    log "fault $ns $mode${arg:+ $arg} applied"
+    if [[ $mode == clear ]]; then log "fault $ns cleared"
+    else log "fault $ns $mode${arg:+ $arg} applied"; fi
 }

@@ -90,12 +90,29 @@ probe_sshd() {
         "$TB_USER@$host" true </dev/null
 }
 
+# The SSH banner arrives on a plain TCP connect (a few ms, no login).
+banner_ok() {
+    local name=$1 host port
+    local -a pre=()
+    case $name in
+        main) host=$TB_SSH_HOST; port=$TB_MAIN_PORT ;;
+        jump) host=$TB_SSH_HOST; port=$TB_JUMP_PORT ;;
+        apfh*)
+            port=22 host=$(netns_addr "$name")
+            if netns_faulted "$name"; then host=127.0.0.1; pre=(ip netns exec "$name"); fi ;;
+    esac
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    "${pre[@]}" timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && IFS= read -r -t 2 l <&3 && [[ $l == SSH-2.0-* ]]' \
+        _ "$host" "$port" 2>/dev/null
+}
+
 wait_sshd_ready() {
     local name=$1 t0 deadline err
     t0=$(now_ms); deadline=$((t0 + READY_TIMEOUT * 1000))
     err=$(mktemp)
     while :; do
-        if probe_sshd "$name" >/dev/null 2>"$err"; then
+        # Ready = our PID file names a live sshd AND it accepts a login.
+        if sshd_pid "$name" >/dev/null && probe_sshd "$name" >/dev/null 2>"$err"; then
             rm -f "$err"
             log "sshd $name ready in $(( $(now_ms) - t0 )) ms (pid $(sshd_pid "$name" || echo '?'))"
             return 0
@@ -114,14 +131,49 @@ wait_sshd_ready() {
     done
 }
 
+# PIDs of processes listening on the port of sshd NAME (in its namespace).
+port_listeners() {
+    local name=$1 port line
+    local -a pre=()
+    case $name in
+        main) port=$TB_MAIN_PORT ;;
+        jump) port=$TB_JUMP_PORT ;;
+        apfh*) port=22; pre=(ip netns exec "$name") ;;
+    esac
+    "${pre[@]}" ss -Hltnp "sport = :$port" 2>/dev/null | while IFS= read -r line; do
+        while [[ $line =~ pid=([0-9]+) ]]; do
+            echo "${BASH_REMATCH[1]}"
+            line=${line/pid=${BASH_REMATCH[1]}/}
+        done
+    done | sort -u
+}
+
 start_sshd() {
     local name=$1 conf pid
     if pid=$(sshd_pid "$name"); then
-        log "sshd $name already running (pid $pid)"
+        # Cheap check that it still answers; the full login probe (and its
+        # loud failure) only if the banner does not come.
+        if banner_ok "$name"; then
+            log "sshd $name already running (pid $pid)"
+        else
+            wait_sshd_ready "$name"
+        fi
         return 0
     fi
     conf=$(sshd_conf "$name")
     rm -f "$(sshd_pidfile "$name")"
+    # Someone already listens on our port. If it is an sshd started with our
+    # own config file (its PID file was lost), adopt it; otherwise refuse.
+    for pid in $(port_listeners "$name"); do
+        if [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$SSHD" ]] \
+            && [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"$conf"* ]]; then
+            echo "$pid" >"$(sshd_pidfile "$name")"
+            log "sshd $name: adopted running pid $pid (its PID file was missing or stale)"
+            wait_sshd_ready "$name"
+            return 0
+        fi
+        die "port of sshd $name is in use by pid $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+    done
     write_sshd_conf "$name"
     install -d -m 0755 /run/sshd     # privilege separation directory
     "$SSHD" -t -f "$conf" || die "sshd -t rejected $conf"
