@@ -67,12 +67,12 @@ proc_alive() {
 # of /proc/*/stat. The comm field may contain spaces and ')' so we cut after
 # the last ") ".
 proc_descendants() {
-    local root=$1 st line rest pid ppid state
+    local root=$1 st line rest pid ppid
     local -A kids=()
     for st in /proc/[0-9]*/stat; do
         IFS= read -r line 2>/dev/null <"$st" || continue
         rest=${line##*) }
-        read -r state ppid _ <<<"$rest"
+        read -r _ ppid _ <<<"$rest"     # fields after comm: state ppid ...
         pid=${st#/proc/}; pid=${pid%/stat}
         kids[$ppid]+=" $pid"
     done

@@ -52,8 +52,9 @@ cmd_install() {
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
         chmod 0755 /usr/sbin/policy-rc.d
         made_policy=1
-        # shellcheck disable=SC2064  # expand now: remove exactly this file
-        trap "rm -f /usr/sbin/policy-rc.d" EXIT
+        # Also on Ctrl-C / TERM: the EXIT trap runs when we exit through them.
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+        trap 'exit 130' INT TERM
     fi
     local t0; t0=$(now_ms)
     if ! { apt_update && apt_install "${missing[@]}"; }; then
@@ -62,7 +63,7 @@ cmd_install() {
     fi
     if ((made_policy)); then
         rm -f /usr/sbin/policy-rc.d
-        trap - EXIT
+        trap - EXIT INT TERM
     fi
     ((rc == 0)) || die "install: apt-get failed (rc $rc)"
     log "install: done in $(( $(now_ms) - t0 )) ms"

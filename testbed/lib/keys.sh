@@ -47,7 +47,7 @@ ensure_client_keys() {
     gen_key "$k/id_unauthorized" -t ed25519 -N '' -C apftest-unauthorized
     # The passphrase and its key belong together: regenerate both if either
     # is missing.
-    if [[ ! -s $k/passphrase || ! -s $k/id_ed25519_pass ]]; then
+    if [[ ! -s $k/passphrase || ! -s $k/id_ed25519_pass || ! -s $k/id_ed25519_pass.pub ]]; then
         rm -f "$k/id_ed25519_pass" "$k/id_ed25519_pass.pub"
         local pass
         pass=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)

@@ -1,1 +1,0 @@
-print("apf-bench: benchmarks are added with their issues")
