@@ -101,6 +101,13 @@ check "apfh1: hashed known_hosts (by name)"    ok '' -- \
     sshx "$K/id_ed25519" "$APF_TB_KNOWN_HOSTS_HASHED" 22 10.251.1.2 -o HostKeyAlias=apfh1 -- true
 check "main: wrong host key (jump's) refused"  fail 'IDENTIFICATION HAS CHANGED' -- \
     sshx "$K/id_ed25519" "$KH" 2222 127.0.0.1 -o HostKeyAlias=[127.0.0.1]:2224 -- true
+if [[ -n ${APF_TB_SSH_PORT_V6:-} ]]; then
+    # shellcheck disable=SC2016  # $SSH_CONNECTION is for the remote shell
+    check "main: IPv6 [::1]:$APF_TB_SSH_PORT_V6 (SSH_CONNECTION)" ok '^::1 ' -- \
+        sshx "$K/id_ed25519" "$KH" "$APF_TB_SSH_PORT_V6" ::1 -- 'echo $SSH_CONNECTION'
+else
+    echo "SKIP main: IPv6 (no APF_TB_SSH_PORT_V6 in env)"
+fi
 check "main: sftp put + compare"              ok '^same$' -- bash -c '
     echo "put $2 /tmp/tb-selftest-sftp" | sftp -q -b - -F "$1" apf-main >/dev/null &&
     [[ $(ssh -F "$1" apf-main "md5sum </tmp/tb-selftest-sftp; rm -f /tmp/tb-selftest-sftp") == "$(md5sum <"$2")" ]] &&

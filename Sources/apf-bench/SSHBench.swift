@@ -12,6 +12,7 @@ struct SSHBench: AsyncParsableCommand {
 
     @Option(help: "Commands per method.") var count = 200
     @Option(help: "Concurrency for the concurrent runs (default: the pool's channel budget, 8).") var concurrency = 8
+    @Flag(help: "Time only our pool (for profiling); prints no P1 line.") var poolOnly = false
 
     func run() async throws {
         let env = try TestbedEnv.load()
@@ -39,6 +40,11 @@ struct SSHBench: AsyncParsableCommand {
             }
         }
         await pool.shutdown()
+        if poolOnly {
+            print(String(format: "pool: sequential %.3f ms/cmd, concurrent %.3f ms/cmd", sequential.seconds * 1000 / Double(n),
+                         concurrent.seconds * 1000 / Double(n)))
+            return
+        }
 
         let sshBase = ["/usr/bin/ssh", "-F", "/dev/null", "-p", "\(port)", "-i", key, "-o", "BatchMode=yes",
                        "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=\(knownHosts)",

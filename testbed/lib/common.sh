@@ -8,6 +8,7 @@
 TB_DIR=${APF_TESTBED_DIR:-/var/tmp/apf-testbed}
 TB_USER=apftest
 TB_SSH_HOST=127.0.0.1
+TB_SSH_HOST6=::1            # main also listens here when lo has ::1
 TB_MAIN_PORT=2222
 TB_JUMP_PORT=2224           # 2223 is reserved for a later PBS sshd
 TB_NETNS_HOSTS=(apfh1 apfh2 apfh3)
@@ -141,3 +142,6 @@ pidfile_live() {
     [[ $cmd == *"$marker"* ]] || return 1
     echo "$pid"
 }
+
+# Does this machine have IPv6 loopback (::1 on lo)?
+ipv6_loopback() { [[ $(ip -6 -o addr show dev lo 2>/dev/null) == *" ::1/128 "* ]]; }
