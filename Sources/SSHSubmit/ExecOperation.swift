@@ -8,9 +8,6 @@ struct Completion<T: Sendable>: Sendable {
     func callAsFunction(_ r: Result<T, SSHError>) { body(r) }
 }
 
-/// Scratch space for channel reads, one per loop thread.
-private let readChunk = 256 << 10
-
 /// Runs one command on its own session channel: open, exec, feed stdin, drain stdout and stderr together (draining
 /// one first can stall the other's window), then close, wait for the server's close, and read the exit status.
 final class ExecOperation: LoopOperation, @unchecked Sendable {
@@ -27,7 +24,6 @@ final class ExecOperation: LoopOperation, @unchecked Sendable {
     private var stdout: [UInt8] = []
     private var stderr: [UInt8] = []
     private var execStarted = false
-    private var buffer = [CChar](repeating: 0, count: readChunk)
 
     init(command: String, stdin: [UInt8], maxOutput: Int, deadline: ContinuousClock.Instant,
          completion: Completion<ExecResult>) {
@@ -176,10 +172,9 @@ final class ExecOperation: LoopOperation, @unchecked Sendable {
         var drained = true
         for stream in [0, 1] {
             while true {
-                let n = buffer.withUnsafeMutableBufferPointer { b in
-                    stream == 0 ? cssh2_channel_read(channel, b.baseAddress, b.count)
-                        : cssh2_channel_read_stderr(channel, b.baseAddress, b.count)
-                }
+                let b = loop.scratch
+                let n = stream == 0 ? cssh2_channel_read(channel, b.baseAddress, b.count)
+                    : cssh2_channel_read_stderr(channel, b.baseAddress, b.count)
                 if n > 0 {
                     moved = true
                     if stdout.count + stderr.count + n > maxOutput {
@@ -189,10 +184,8 @@ final class ExecOperation: LoopOperation, @unchecked Sendable {
                                        endpoint: loop.endpoint.description, retryable: false), loop)
                         return .progressed
                     }
-                    buffer.withUnsafeBufferPointer { b in
-                        b.withMemoryRebound(to: UInt8.self) {
-                            if stream == 0 { stdout.append(contentsOf: $0[0..<n]) } else { stderr.append(contentsOf: $0[0..<n]) }
-                        }
+                    UnsafeRawBufferPointer(start: b.baseAddress, count: n).withMemoryRebound(to: UInt8.self) {
+                        if stream == 0 { stdout.append(contentsOf: $0) } else { stderr.append(contentsOf: $0) }
                     }
                     continue
                 }

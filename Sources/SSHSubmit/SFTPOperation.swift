@@ -33,7 +33,6 @@ final class SFTPOperation: LoopOperation, @unchecked Sendable {
     private var readBuffer: [UInt8] = []
     private var pendingError: SSHError?
     private var attrs = LIBSSH2_SFTP_ATTRIBUTES()
-    private var chunk = [CChar](repeating: 0, count: 64 << 10)
 
     init(_ request: SFTPRequest, deadline: ContinuousClock.Instant, completion: Completion<SFTPReply>) {
         self.request = request
@@ -186,7 +185,7 @@ final class SFTPOperation: LoopOperation, @unchecked Sendable {
             }
             if aborted { phase = .closeHandle; return .progressed }
             while true {
-                let n = chunk.withUnsafeMutableBufferPointer { libssh2_sftp_read(handle, $0.baseAddress, $0.count) }
+                let n = libssh2_sftp_read(handle, loop.scratch.baseAddress, loop.scratch.count)
                 if n == Int(LIBSSH2_ERROR_EAGAIN) { return .blocked }
                 if n < 0 { return callFailed(Int32(n), "reading \(path)", loop) }
                 if n == 0 { break }
@@ -195,8 +194,8 @@ final class SFTPOperation: LoopOperation, @unchecked Sendable {
                                             endpoint: loop.endpoint.description, retryable: false)
                     break
                 }
-                chunk.withUnsafeBufferPointer { c in
-                    c.withMemoryRebound(to: UInt8.self) { readBuffer.append(contentsOf: $0[0..<n]) }
+                UnsafeRawBufferPointer(start: loop.scratch.baseAddress, count: n).withMemoryRebound(to: UInt8.self) {
+                    readBuffer.append(contentsOf: $0)
                 }
             }
             phase = .closeHandle

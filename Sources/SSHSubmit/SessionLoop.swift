@@ -76,6 +76,8 @@ final class SessionLoop: @unchecked Sendable {
     private(set) var session: OpaquePointer?
     private var socketFD: Int32 = -1
     private let stats: UnsafeMutablePointer<cssh2_io_stats>
+    /// Read buffer shared by the operations of this session (they run one at a time on its thread).
+    let scratch = UnsafeMutableBufferPointer<CChar>.allocate(capacity: 256 << 10)
     private var active: [LoopOperation] = []
     private var waiting: [LoopOperation] = []
     private(set) var budget: Int
@@ -104,6 +106,7 @@ final class SessionLoop: @unchecked Sendable {
     deinit {
         Glibc.close(wakeFD)
         stats.deallocate()
+        scratch.deallocate()
     }
 
     // MARK: - API used from any thread
