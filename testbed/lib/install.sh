@@ -24,14 +24,12 @@ apt_update() {
 }
 
 cmd_install() {
-    local what=${1:-all} p
+    local what=${1:-all} p c
     local -a want=() missing=()
-    case $what in
-        ssh)   want=("${pkgs_ssh[@]}") ;;
-        netns) want=("${pkgs_netns[@]}") ;;
-        all)   want=("${pkgs_ssh[@]}" "${pkgs_netns[@]}") ;;
-        *) die "usage: tb install [ssh|netns|all]" ;;
-    esac
+    for c in $(components "$what"); do
+        # shellcheck disable=SC2207
+        want+=($("${c}_packages"))
+    done
     [[ $(id -u) == 0 ]] || die "tb install must run as root"
     local -A dup=()
     for p in "${want[@]}"; do

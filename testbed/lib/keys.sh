@@ -178,22 +178,16 @@ ensure_prereqs() {
 # up, netns lines only while the netns component is up; no file when nothing
 # is up.
 write_env() {
-    local ssh_up=0 netns_up=0 h k=$TB_DIR/keys
-    component_up ssh && ssh_up=1
-    component_up netns && netns_up=1
-    if ((!ssh_up && !netns_up)); then
+    local c k=$TB_DIR/keys
+    local -a up=()
+    for c in "${TB_COMPONENTS[@]}"; do component_up "$c" && up+=("$c"); done
+    if ((${#up[@]} == 0)); then
         rm -f "$TB_DIR/env"
         return 0
     fi
     {
         echo "APF_TB_DIR=$TB_DIR"
         echo "APF_TB_USER=$TB_USER"
-        if ((ssh_up)); then
-            echo "APF_TB_SSH_HOST=$TB_SSH_HOST"
-            echo "APF_TB_SSH_PORT=$TB_MAIN_PORT"
-            echo "APF_TB_JUMP_PORT=$TB_JUMP_PORT"
-            if main_listens_v6; then echo "APF_TB_SSH_PORT_V6=$TB_MAIN_PORT"; fi
-        fi
         echo "APF_TB_KNOWN_HOSTS=$TB_DIR/known_hosts"
         echo "APF_TB_KNOWN_HOSTS_HASHED=$TB_DIR/known_hosts.hashed"
         echo "APF_TB_KEY_ED25519=$k/id_ed25519"
@@ -205,13 +199,6 @@ write_env() {
         echo "APF_TB_KEY_UNAUTHORIZED=$k/id_unauthorized"
         echo "APF_TB_HOSTKEYS_DIR=$TB_DIR/hostkeys"
         echo "APF_TB_SSH_CONFIG=$TB_DIR/ssh_config"
-        if ((netns_up)); then
-            local joined
-            printf -v joined '%s,' "${TB_NETNS_HOSTS[@]}"
-            echo "APF_TB_NETNS_HOSTS=${joined%,}"
-            for h in "${TB_NETNS_HOSTS[@]}"; do
-                echo "APF_TB_NETNS_ADDR_$h=$(netns_addr "$h")"
-            done
-        fi
+        for c in "${up[@]}"; do "${c}_env"; done
     } | write_atomic "$TB_DIR/env" 0644
 }
