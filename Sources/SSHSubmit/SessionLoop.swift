@@ -250,7 +250,7 @@ final class SessionLoop: @unchecked Sendable {
             let line = KnownHosts.line(host: endpoint.host, port: endpoint.port, keyType: typeName, key: key)
             throw SSHError(
                 .hostKeyUnknown,
-                "host key of \(name) is not known: \(typeName) \(fingerprint). Nothing was sent to the host. Check the "
+                "host key of \(name) is not known: \(typeName) \(fingerprint). No credentials or commands were sent. Check the "
                     + "fingerprint with the site, then trust it with `apf-agent target trust <target> --fingerprint "
                     + "\(fingerprint)` or add this line to \(knownHosts.source): \(line)",
                 retryable: false)

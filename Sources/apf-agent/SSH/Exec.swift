@@ -23,6 +23,7 @@ extension SSHCommand {
         @Option(help: "OpenSSH known_hosts file with the host's pinned key.") var knownHosts: String
         @Option(help: "Run the command this many times (through one pooled connection).") var count: Int = 1
         @Option(help: "Timeout per command, in seconds.") var timeout: Int = 60
+        @Flag(help: "Log connection events to stderr.") var verbose = false
         @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, each passed byte-exact.")
         var command: [String]
 
@@ -46,7 +47,8 @@ extension SSHCommand {
                 while bytes.last == 0x0A { bytes.removeLast() }
                 passphrase = Secret(bytes: bytes)
             }
-            let logger = Logger(label: "apf-agent")
+            var logger = Logger(label: "apf-agent")
+            logger.logLevel = verbose ? .debug : .critical  // failures are reported once, as the command's error
             let pool = SSHPool(
                 endpoint: SSHEndpoint(host: host, port: port, user: user),
                 identity: SSHIdentity(id: identityFile, privateKey: Secret(bytes: [UInt8](key)), passphrase: passphrase),
