@@ -13,7 +13,6 @@ struct SSHBench: AsyncParsableCommand {
     @Option(help: "Commands per method.") var count = 200
     @Option(help: "Concurrency for the concurrent runs (default: the pool's channel budget, 8).") var concurrency = 8
     @Flag(help: "Time only our pool (for profiling); prints no P1 line.") var poolOnly = false
-    @Option(help: "Experimental: spread over this many pools.") var pools = 1
 
     func run() async throws {
         let env = try TestbedEnv.load()
@@ -41,27 +40,6 @@ struct SSHBench: AsyncParsableCommand {
             }
         }
         await pool.shutdown()
-        if pools > 1 {
-            var ps: [SSHPool] = []
-            for _ in 0..<pools {
-                let p = SSHPool(endpoint: pool.endpoint, identity: SSHIdentity(id: "bench", privateKey: Secret(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: key))))),
-                                knownHostsPath: knownHosts, options: options, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
-                _ = try await p.exec("true")
-                ps.append(p)
-            }
-            let perPool = concurrency / pools
-            let multi = try await measure {
-                try await withThrowingTaskGroup(of: Void.self) { g in
-                    for w in 0..<concurrency {
-                        let p = ps[w % ps.count]
-                        _ = perPool
-                        g.addTask { for _ in 0..<(n / concurrency) { try await p.exec("true").check("true") } }
-                    }
-                    try await g.waitForAll()
-                }
-            }
-            print(String(format: "multi-pool (%d pools, %d workers): %.3f ms/cmd", pools, concurrency, multi.seconds * 1000 / Double(n)))
-        }
         if poolOnly {
             print(String(format: "pool: sequential %.3f ms/cmd, concurrent %.3f ms/cmd", sequential.seconds * 1000 / Double(n),
                          concurrent.seconds * 1000 / Double(n)))
