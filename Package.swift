@@ -55,7 +55,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Agent", "AuthProfiles", .product(name: "GRDB", package: "GRDB.swift")],
             resources: [.copy("Fixtures")],
             swiftSettings: strict),
         .testTarget(

@@ -65,6 +65,7 @@ public struct ConfigDiagnostic: Sendable, Hashable, Codable, CustomStringConvert
         public static let crossTenant = Code("config.cross-tenant")
         public static let unknownMonitor = Code("config.unknown-monitor-section")
         public static let noQueues = Code("config.no-queues")
+        public static let keyType = Code("config.key-type")
     }
 
     public var severity: Severity
@@ -112,6 +113,7 @@ public struct ConfigDiagnostic: Sendable, Hashable, Codable, CustomStringConvert
 
     public static func == (a: Self, b: Self) -> Bool {
         a.code == b.code && a.file == b.file && a.line == b.line && a.section == b.section && a.key == b.key
+            && a.message == b.message
     }
 
     public func hash(into h: inout Hasher) {
@@ -120,6 +122,7 @@ public struct ConfigDiagnostic: Sendable, Hashable, Codable, CustomStringConvert
         h.combine(line)
         h.combine(section)
         h.combine(key)
+        h.combine(message)
     }
 }
 

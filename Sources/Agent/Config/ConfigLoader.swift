@@ -142,7 +142,7 @@ public struct ConfigLoader: Sendable {
                 if source.hasPrefix("http://") || source.hasPrefix("https://") || source.hasPrefix("uri://") {
                     sink.add(
                         ConfigDiagnostic(
-                            .error, .notSupportedYet, at: factory?.location ?? ConfigLocation(file: dir, line: 0),
+                            .error, .notSupportedYet, at: factory?.keyLocations[key] ?? factory?.location ?? ConfigLocation(file: dir, line: 0),
                             section: "Factory", key: key, value: source,
                             "remote configuration sources are not supported yet (a roadmap item); use a file"))
                     continue
@@ -158,7 +158,7 @@ public struct ConfigLoader: Sendable {
                 if names.contains(base) {
                     sink.add(
                         ConfigDiagnostic(
-                            .warning, .notRead, at: factory?.location ?? ConfigLocation(file: dir, line: 0),
+                            .warning, .notRead, at: factory?.keyLocations[key] ?? factory?.location ?? ConfigLocation(file: dir, line: 0),
                             section: "Factory", key: key, value: source,
                             "\(key) names '\(p)', which does not exist; using '\(join(dir, base))' instead"))
                     used.insert(base)
@@ -166,7 +166,7 @@ public struct ConfigLoader: Sendable {
                 } else {
                     sink.add(
                         ConfigDiagnostic(
-                            .error, .unreadable, at: factory?.location ?? ConfigLocation(file: dir, line: 0),
+                            .error, .unreadable, at: factory?.keyLocations[key] ?? factory?.location ?? ConfigLocation(file: dir, line: 0),
                             section: "Factory", key: key, value: source, "\(key) names '\(p)', which does not exist"))
                 }
             }
@@ -325,6 +325,19 @@ public struct ConfigLoader: Sendable {
         if !queueDocs.isEmpty {
             let (sections, qd) = SectionResolver.resolve(queueDocs, expander: expander)
             sink.add(contentsOf: qd)
+            // [DEFAULT] is checked on its own too, so a file with no queue yet still gets its keys checked.
+            for doc in queueDocs {
+                guard let defaults = doc.defaults else { continue }
+                var section = ResolvedSection(name: "DEFAULT", location: defaults.location)
+                for e in defaults.entries {
+                    let raw = expander.expand(e.value)
+                    section.set(
+                        ConfigEntry(
+                            key: e.key, raw: raw, value: raw.contains("%") ? nil : raw, location: e.location,
+                            inherited: true))
+                }
+                sink.add(contentsOf: SectionReader(section, kind: .queues, lookup: KeyCatalog.lookupQueueKey).diagnostics)
+            }
             let builder = QueueBuilder(factory: factory, profiles: profileByName, monitors: monitorNames)
             for s in sections {
                 var out = builder.build(s)

@@ -43,6 +43,8 @@ public struct QueueConfig: Sendable {
     public var batchStatus: BatchStatusConfig?
     /// The scheduler chain; nil when a plugin name or parameter has an error.
     public var chain: SchedulerChain?
+    /// Every `sched.*` key of the section (own or inherited), in order, as written.
+    public var schedParameters: [(key: String, value: String)]
     public var submit: SubmitMode?
     public var executable: String?
     public var arguments: String?
@@ -189,6 +191,8 @@ public struct FactoryConfig: Sendable {
     public var queueDir: String?
     public var authSources: [String]
     public var monitorSources: [String]
+    /// Where each key of [Factory] was written.
+    public var keyLocations: [String: ConfigLocation] = [:]
 
     public static let `default` = FactoryConfig(
         location: nil, factoryId: nil, adminEmail: nil, factoryUser: nil, enableQueues: true, cycles: nil,

@@ -31,6 +31,9 @@ enum EditDistance {
         }
         guard let (c, d) = best else { return nil }
         let limit = max(2, min(word.count, c.count) / 3)
-        return d <= limit ? c : nil
+        if d <= limit { return c }
+        // A truncated word (`batchsubmit` for `batchsubmitplugin`).
+        let extended = candidates.filter { $0.lowercased().hasPrefix(lower) && $0.count - word.count <= 6 }
+        return extended.min { ($0.count, $0) < ($1.count, $1) }
     }
 }

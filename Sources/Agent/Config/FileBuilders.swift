@@ -16,6 +16,7 @@ enum FileBuilders {
                 let r = SectionReader(section, kind: .factory, lookup: KeyCatalog.lookupFactoryKey)
                 diags += r.diagnostics
                 config.location = section.location
+                for e in section.entries { config.keyLocations[e.key] = e.location }
                 config.factoryId = r.string("factoryId")
                 config.adminEmail = r.string("factoryAdminEmail")
                 config.factoryUser = r.string("factoryUser")
@@ -139,7 +140,7 @@ enum FileBuilders {
             }
             if let type = r.string("ssh.type"), type == "rsa" || type == "dsa" {
                 add(
-                    .warning, "ssh.type", .notSupportedYet,
+                    .warning, "ssh.type", .keyType,
                     "ssh.type = \(type): libssh2 1.10 signs RSA only with SHA-1, which OpenSSH ≥ 8.8 refuses by default (DSA is gone); use an ed25519 or ecdsa key (docs/ssh.md)"
                 )
             }

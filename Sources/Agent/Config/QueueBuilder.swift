@@ -56,7 +56,9 @@ struct QueueBuilder {
             name: section.name, location: section.location, enabled: enabled, tenant: tenant, wmsQueue: wmsQueue,
             batchQueue: r.string("batchqueue"), cycleInterval: r.int("apfqueue.sleep") ?? 360,
             wmsStatusPlugin: wmsPlugin, batchStatusPlugin: batchPlugin, schedPlugins: schedNames,
-            submitPlugin: submitPlugin, wmsStatus: wms, batchStatus: batch, chain: chain, submit: submit,
+            submitPlugin: submitPlugin, wmsStatus: wms, batchStatus: batch, chain: chain,
+            schedParameters: section.entries.filter { $0.key.hasPrefix("sched.") }.map { ($0.key, $0.value ?? $0.raw) },
+            submit: submit,
             executable: r.string("executable"), arguments: r.string("executable.arguments"), environ: environ,
             extraAttributes: extra, retire: retire, monitorSections: monitorSections,
             keepLogDays: r.int("cleanlogs.keepdays"), errorCount: ctx.diagnostics.filter(\.isError).count)
@@ -278,7 +280,7 @@ struct QueueBuilder {
                     key, .chainBlocks,
                     "\(needsDemand.joined(separator: ", ")) need\(needsDemand.count == 1 ? "s" : "") WMS status, but wmsstatusplugin is None: the chain would block every cycle (use KeepNRunning or Fixed, or set a WMS status plugin)"
                 )
-                ok = false
+                // The chain itself is well formed (the simulator can run it); the queue is unusable.
             }
         }
         return (names, ok ? SchedulerChain(steps) : nil)
