@@ -35,6 +35,21 @@ public struct WMSQueueCounts: Sendable, Hashable, Codable {
         self.done = done
         self.failed = failed
     }
+
+    /// APF's WMS job classes.
+    public enum Bucket: String, Sendable, Hashable, CaseIterable {
+        case ready, notready, running, done, failed
+    }
+
+    public mutating func add(_ n: Int, to bucket: Bucket) {
+        switch bucket {
+        case .ready: ready += n
+        case .notready: notready += n
+        case .running: running += n
+        case .done: done += n
+        case .failed: failed += n
+        }
+    }
 }
 
 /// The WMS site status: PanDA's `online`, `offline`, `test` (or another word it may send); `ok` for sources that
