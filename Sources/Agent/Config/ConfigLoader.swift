@@ -64,13 +64,20 @@ public struct ConfigLoader: Sendable {
 
     /// Loads `paths` (directories or files) into one checked configuration. Never throws: every problem is a
     /// diagnostic, and every queue that could be parsed is listed.
-    public func load(paths: [String]) -> AgentConfig {
+    public func load(paths: [String]) -> AgentConfig { load(paths, queuesOnly: false) }
+
+    /// Loads queue files only (as `apf-agent sched simulate --config` does), with built-in factory defaults.
+    public func loadQueues(paths: [String]) -> AgentConfig { load(paths, queuesOnly: true) }
+
+    private func load(_ paths: [String], queuesOnly: Bool) -> AgentConfig {
         var sink = DiagnosticSink()
         var sources: [Source] = []
         for path in paths {
             let p = Self.stripFileURL(path)
             if files.isDirectory(p) {
                 sources += discover(directory: p, into: &sink)
+            } else if queuesOnly {
+                sources.append(Source(kind: .queues, paths: [p]))
             } else if files.read(p) != nil {
                 if let kind = classify(file: p, into: &sink) { sources.append(Source(kind: kind, paths: [p])) }
             } else {
@@ -78,21 +85,6 @@ public struct ConfigLoader: Sendable {
                     ConfigDiagnostic(
                         .error, .unreadable, at: ConfigLocation(file: p, line: 0),
                         "cannot read '\(p)': no such file or directory, or not readable"))
-            }
-        }
-        return build(sources, into: &sink)
-    }
-
-    /// Loads queue files only (as `apf-agent sched simulate --config` does), with built-in factory defaults.
-    public func loadQueues(paths: [String]) -> AgentConfig {
-        var sink = DiagnosticSink()
-        var sources: [Source] = []
-        for path in paths {
-            let p = Self.stripFileURL(path)
-            if files.isDirectory(p) {
-                sources += discover(directory: p, into: &sink)
-            } else {
-                sources.append(Source(kind: .queues, paths: [p]))
             }
         }
         return build(sources, into: &sink)

@@ -62,51 +62,41 @@ public struct DemandDocument: Sendable, Equatable {
     }
 }
 
-/// `wmsstatusplugin = Command`: runs a local command (an argument vector, no shell) that prints a `DemandDocument`.
-public actor CommandDemandSource: WMSStatusSource {
+/// apf-agent's generic demand sources: `wmsstatusplugin = Command` (a local command, an argument vector run without
+/// a shell, prints a `DemandDocument`) and `wmsstatusplugin = HTTP` (a URL returns one).
+public actor JSONDemandSource: WMSStatusSource {
     private let snapshot: PolledSnapshot<DemandDocument>
     private let clock: StatusClock
     private let poll: PollPolicy
     private let name: String
 
-    public init(argv: [String], timeout: Duration, poll: PollPolicy, clock: StatusClock = .system) {
-        self.clock = clock
-        self.poll = poll
-        self.name = "command \(argv.first ?? "")"
-        let label = name
-        snapshot = PolledSnapshot(policy: poll, clock: clock) { () async throws(StatusError) in
-            let out = try await CommandRunner.run(argv, timeout: timeout)
-            return try DemandDocument.parse(out, source: label)
-        }
-    }
-
-    public func observe(_ wmsQueue: String) async -> WMSObservation {
-        switch await snapshot.current() {
-        case .success(let s):
-            return s.value.observe(wmsQueue, fetchedAt: s.at, now: clock.now(), maxAge: poll.maxAge, source: name)
-        case .failure(let e):
-            return .missing("\(name): \(e.message)")
-        }
-    }
-}
-
-/// `wmsstatusplugin = HTTP`: GETs a URL that returns a `DemandDocument`.
-public actor HTTPDemandSource: WMSStatusSource {
-    private let snapshot: PolledSnapshot<DemandDocument>
-    private let clock: StatusClock
-    private let poll: PollPolicy
-    private let name: String
-
-    public init(
-        url: String, timeout: Duration, poll: PollPolicy, http: any HTTPFetching = URLSessionFetcher(),
-        clock: StatusClock = .system
+    private init(
+        name: String, poll: PollPolicy, clock: StatusClock,
+        fetch: @escaping @Sendable () async throws(StatusError) -> DemandDocument
     ) {
         self.clock = clock
         self.poll = poll
-        self.name = url
-        snapshot = PolledSnapshot(policy: poll, clock: clock) { () async throws(StatusError) in
-            let body = try await PandaStatusSource.get(http, url, timeout)
-            return try DemandDocument.parse(body, source: url)
+        self.name = name
+        snapshot = PolledSnapshot(policy: poll, clock: clock, fetch: fetch)
+    }
+
+    /// Runs `argv` (in its own process group, killed at `timeout`) and parses its standard output.
+    public static func command(
+        argv: [String], timeout: Duration, poll: PollPolicy, clock: StatusClock = .system
+    ) -> JSONDemandSource {
+        let name = "command \(argv.first ?? "")"
+        return JSONDemandSource(name: name, poll: poll, clock: clock) { () async throws(StatusError) in
+            try DemandDocument.parse(try await CommandRunner.run(argv, timeout: timeout), source: name)
+        }
+    }
+
+    /// GETs `url` and parses the body.
+    public static func http(
+        url: String, timeout: Duration, poll: PollPolicy, http: any HTTPFetching = URLSessionFetcher(),
+        clock: StatusClock = .system
+    ) -> JSONDemandSource {
+        JSONDemandSource(name: url, poll: poll, clock: clock) { () async throws(StatusError) in
+            try DemandDocument.parse(try await PandaStatusSource.get(http, url, timeout), source: url)
         }
     }
 

@@ -24,10 +24,9 @@ struct DemandDocumentTests {
 /// `wmsstatusplugin = Command`: a real local process (/bin/sh) prints the demand.
 @Suite(.serialized) struct CommandDemandSourceTests {
     private func source(_ script: String, timeout: Duration = .seconds(10), clock: TestClock = TestClock())
-        -> CommandDemandSource
+        -> JSONDemandSource
     {
-        CommandDemandSource(
-            argv: ["/bin/sh", "-c", script], timeout: timeout, poll: PollPolicy(retries: 0), clock: clock.clock)
+        .command(argv: ["/bin/sh", "-c", script], timeout: timeout, poll: PollPolicy(retries: 0), clock: clock.clock)
     }
 
     @Test(.timeLimit(.minutes(1))) func readsTheCommandsJSON() async {
@@ -70,9 +69,9 @@ struct DemandDocumentTests {
                 ? .init(status: 200, body: Data(#"{"queues": {"Q": {"ready": 21}}}"#.utf8)) : .init(status: 404, body: Data())
         }
         defer { server.stop() }
-        let s = HTTPDemandSource(url: server.baseURL + "/demand.json", timeout: .seconds(5), poll: PollPolicy(), clock: TestClock().clock)
+        let s = JSONDemandSource.http(url: server.baseURL + "/demand.json", timeout: .seconds(5), poll: PollPolicy(), clock: TestClock().clock)
         #expect(await s.observe("Q").counts.value?.ready == 21)
-        let missing = HTTPDemandSource(url: server.baseURL + "/nope", timeout: .seconds(5), poll: PollPolicy(retries: 0), clock: TestClock().clock)
+        let missing = JSONDemandSource.http(url: server.baseURL + "/nope", timeout: .seconds(5), poll: PollPolicy(retries: 0), clock: TestClock().clock)
         #expect(await missing.observe("Q").counts.missingReason?.contains("HTTP 404") == true)
     }
 }
