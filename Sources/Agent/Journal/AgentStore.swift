@@ -231,6 +231,23 @@ public struct AgentStore: Sendable {
         }
     }
 
+    /// Counts one more submit attempt for an intent still `submitting` (after reconciliation showed the previous
+    /// attempt never reached the target). Returns false if the pilot is not in doubt any more.
+    @discardableResult
+    public func recordAttempt(_ id: String, at time: Date) throws(StoreError) -> Bool {
+        try write { db in
+            guard var row = try PilotRecord.fetchOne(db, key: id), row.state == .submitting else { return false }
+            row.attempts += 1
+            row.updatedAt = time
+            try row.update(db)
+            var e = EventRecord(
+                at: time, kind: "attempt", queue: row.queue, target: row.target, pilotID: id,
+                message: "submit attempt \(row.attempts)")
+            try e.insert(db)
+            return true
+        }
+    }
+
     // MARK: - State changes
 
     /// Moves a pilot forward to `state` (ignored if that would go backwards or leave a terminal state; `lost` may

@@ -86,6 +86,10 @@ struct SubmitJournalTests {
         #expect(try s.pilot("R")?.reason == "sbatch: invalid partition")
         #expect(try s.pilot("U")?.state == .submitting)
         #expect(try s.inDoubt().map(\.id) == ["U"])
+        // Reconciliation found no trace of U on the target: the same intent is tried again, counted.
+        #expect(try s.recordAttempt("U", at: at(60)))
+        #expect(try s.pilot("U")?.attempts == 2)
+        #expect(try !s.recordAttempt("R", at: at(60)))  // no longer in doubt
     }
 }
 
