@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -38,7 +39,11 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "Agent",
-            dependencies: ["AuthProfiles", "SSHSubmit", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "AuthProfiles", "SSHSubmit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict),
         .executableTarget(
             name: "apf-agent",
@@ -47,6 +52,11 @@ let package = Package(
         .executableTarget(
             name: "apf-bench",
             dependencies: ["Agent", "SSHSubmit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "AuthProfiles", .product(name: "GRDB", package: "GRDB.swift")],
+            resources: [.copy("Fixtures")],
             swiftSettings: strict),
         .testTarget(
             name: "SSHSubmitTests",

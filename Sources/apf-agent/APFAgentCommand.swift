@@ -7,5 +7,5 @@ struct APFAgentCommand: AsyncParsableCommand {
         commandName: "apf-agent",
         abstract: "A multi-tenant pilot factory that keeps pilots running on remote clusters over SSH.",
         version: APFAgent.version,
-        subcommands: [SSHCommand.self])
+        subcommands: [ConfigCommand.self, SchedCommand.self, SSHCommand.self])
 }
