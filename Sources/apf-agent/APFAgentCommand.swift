@@ -36,7 +36,7 @@ struct APFAgentCommand: AsyncParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {
-                CLIOutput.error(fullMessage(for: error))
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 Glibc.exit(2)
             }
             exit(withError: error)
