@@ -73,7 +73,7 @@ public struct ProfileChecker: Sendable {
             report.fail("chain", chain.problems.joined(separator: "; "))
         }
         let left = Int(summary.effectiveNotAfter.timeIntervalSince(now))
-        let what = summary.voms.isEmpty ? "proxy" : "proxy and VOMS attributes"
+        let what = summary.voms.isEmpty ? "proxy" : "proxy (with its VOMS attributes)"
         if left <= 0 {
             report.fail("lifetime", "\(what) \(DurationText.expiry(summary.effectiveNotAfter, now: now))")
         } else if left < settings.minlife {

@@ -87,7 +87,9 @@ public enum ProfileBuilder {
             ?? defaultMinlife
         let lifetime = try input.lifetime.map { (s: String) throws(AuthError) in try DurationText.parse(s, option: "--lifetime") }
             ?? defaultLifetime
+        var caDirectory = input.caDirectory
         if let dir = input.caDirectory {
+            if !dir.hasPrefix("/") { caDirectory = FileManager.default.currentDirectoryPath + "/" + dir }
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
                 throw .input(.badValue, "--ca-dir \(dir) is not a directory (e.g. /etc/grid-security/certificates)")
@@ -170,7 +172,7 @@ public enum ProfileBuilder {
         }
         var profile = Profile(name: input.name, tenant: input.tenant, kind: .x509)
         profile.x509 = X509Settings(source: source, minlife: minlife, lifetime: lifetime, renew: renew,
-                                    caDirectory: input.caDirectory)
+                                    caDirectory: caDirectory)
         if source == .certificateAndKey, renew.method == .native {
             // The first proxy, so the profile is usable at once.
             let certs = try files[.userCertificate]!.withBytes { (b: [UInt8]) throws(AuthError) in
