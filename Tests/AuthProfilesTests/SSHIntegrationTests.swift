@@ -1,0 +1,234 @@
+@testable import Agent
+@testable import AuthProfiles
+import Foundation
+import Glibc
+import SSHSubmit
+import Testing
+
+/// Installs a public key for the testbed user `apftest` (appending to authorized_keys, atomically, owner and
+/// mode kept) and removes it again. `tb up` rewrites that file, so `ensure()` puts the line back when it vanished.
+struct AuthorizedKey {
+    let line: String
+    let path: String
+
+    init(_ line: String, user: String = "apftest") throws {
+        self.line = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let pw = getpwnam(user) else { throw TestFailure("no user \(user)") }
+        path = String(cString: pw.pointee.pw_dir) + "/.ssh/authorized_keys"
+        try ensure()
+    }
+
+    func ensure() throws {
+        let current = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        if current.split(separator: "\n").contains(where: { $0 == line }) { return }
+        try replace(with: current + (current.isEmpty || current.hasSuffix("\n") ? "" : "\n") + line + "\n")
+    }
+
+    func remove() {
+        guard let current = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        let kept = current.split(separator: "\n").filter { $0 != line }.joined(separator: "\n")
+        try? replace(with: kept.isEmpty ? "" : kept + "\n")
+    }
+
+    private func replace(with text: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw TestFailure("no \(path): run `testbed/tb up`") }
+        let temp = path + ".apf-test-\(getpid())"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: temp))
+        chmod(temp, 0o600)
+        chown(temp, st.st_uid, st.st_gid)
+        guard rename(temp, path) == 0 else { throw TestFailure("rename \(temp): \(errno)") }
+    }
+}
+
+extension Testbed {
+    var sshPort: String { env["APF_TB_SSH_PORT"] ?? "2222" }
+    func hostKeyFingerprint(_ host: String, type: String = "ed25519") throws -> String {
+        let r = try Run.ok(["/usr/bin/ssh-keygen", "-lf", "\(try self["APF_TB_HOSTKEYS_DIR"])/\(host)/ssh_host_\(type)_key.pub"])
+        return String(r.stdout.split(separator: " ")[1])
+    }
+    func hostKeyLine(_ host: String, pattern: String) throws -> String {
+        let pub = try String(contentsOfFile: "\(try self["APF_TB_HOSTKEYS_DIR"])/\(host)/ssh_host_ed25519_key.pub",
+                             encoding: .utf8)
+        return pattern + " " + pub.split(separator: " ").prefix(2).joined(separator: " ")
+    }
+}
+
+@Suite(.enabled(if: Testbed.enabled), .serialized)
+struct SSHIntegrationTests {
+    @Test(.timeLimit(.minutes(2))) func generatedProfileAuthenticatesToTheTestSshd() async throws {
+        let tb = try Testbed.load()
+        let home = try TempDir("apf-ssh")
+        defer { home.remove() }
+        func cli(_ args: String..., stdin: String? = nil) throws -> Run { try CLI.run(args, home: home.path, stdin: stdin) }
+        #expect(try cli("tenant", "add", "atlas").status == 0)
+        let add = try cli("profile", "add", "gen", "--tenant", "atlas", "--kind", "ssh", "--generate",
+                          "--passphrase-stdin", "--json", stdin: "a passphrase with spaces\n")
+        #expect(add.status == 0, "\(add.output)")
+        let view = try JSONSerialization.jsonObject(with: Data(add.stdout.utf8)) as? [String: Any]
+        let ssh = try #require((view?["profile"] as? [String: Any])?["ssh"] as? [String: Any])
+        let publicKey = try #require(ssh["publicKey"] as? String)
+        #expect(ssh["encrypted"] as? Bool == true && ssh["keyType"] as? String == "ssh-ed25519")
+        #expect(try cli("target", "add", "main", "--tenant", "atlas", "--host", "127.0.0.1", "--port", tb.sshPort,
+                        "--user", "apftest", "--batch", "slurm", "--profile", "gen").status == 0)
+        let fp = try tb.hostKeyFingerprint("main")
+        let trust = try cli("target", "trust", "main", "--fingerprint", fp)
+        #expect(trust.status == 0, "\(trust.output)")
+
+        // Control: not yet authorized, so the login is refused (and says so).
+        let refused = try cli("profile", "check", "gen", "--target", "main")
+        #expect(refused.status == 1 && refused.stdout.contains("ssh.auth-failed"), "\(refused.output)")
+
+        let installed = try AuthorizedKey(publicKey)
+        defer { installed.remove() }
+        try installed.ensure()
+        let ok = try cli("profile", "check", "gen", "--target", "main")
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.stdout.contains("ok   authenticate: logged in to apftest@127.0.0.1:\(tb.sshPort)"))
+
+        // The same through the library: the reusable resolver gives a pool that runs commands as apftest.
+        let store = ProfileStore(home: home.file("store"))
+        let pools = SSHPools(logger: .test)
+        let pool = try TargetResolver(store: store, pools: pools).pool(target: "main", tenant: "atlas")
+        try installed.ensure()
+        let who = try await pool.exec("id", "-un")
+        #expect(who.stdoutText == "apftest\n")
+        await pools.shutdown(grace: .seconds(1))
+    }
+
+    @Test(.timeLimit(.minutes(2))) func keyFilesInteroperateWithOpenSSH() throws {
+        let tb = try Testbed.load()
+        let dir = try TempDir("apf-keys")
+        defer { dir.remove() }
+        // Ours → OpenSSH: ssh-keygen decrypts our bcrypt/aes256-ctr key and derives the same public key.
+        let (key, pub) = SSHPrivateKey.generateEd25519(comment: "ours", passphrase: Secret("interop pass"))
+        let ours = try dir.write("ours", key.withBytes { String(decoding: $0, as: UTF8.self) })
+        let derived = try Run.ok(["/usr/bin/ssh-keygen", "-y", "-P", "interop pass", "-f", ours]).stdout
+        #expect(derived.hasPrefix(pub.authorizedKeysLine(comment: nil)))
+        #expect(try Run.run(["/usr/bin/ssh-keygen", "-y", "-P", "wrong", "-f", ours]).status != 0)
+        // OpenSSH → ours: every testbed key type, fingerprints equal to ssh-keygen -lf.
+        let pass = Secret(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: try tb["APF_TB_KEY_PASSPHRASE_FILE"]))))
+        for (variable, passphrase) in [("APF_TB_KEY_ED25519", nil), ("APF_TB_KEY_ECDSA", nil), ("APF_TB_KEY_ECDSA_PEM", nil),
+                                       ("APF_TB_KEY_RSA", nil), ("APF_TB_KEY_ED25519_PASS", pass)] as [(String, Secret?)] {
+            let path = try tb[variable]
+            let built = try ProfileBuilder.sshImport(name: "k", tenant: "t", keyFile: path, passphrase: passphrase)
+            let expected = try Run.ok(["/usr/bin/ssh-keygen", "-lf", path + ".pub"]).stdout.split(separator: " ")[1]
+            #expect(built.profile.ssh?.fingerprint == String(expected), "\(variable)")
+            #expect(built.profile.ssh?.encrypted == (passphrase != nil), "\(variable)")
+        }
+        // ssh-keygen's own encrypted ed25519 key with a wrong passphrase is refused as bad input.
+        let passKey = try tb["APF_TB_KEY_ED25519_PASS"]
+        do throws(AuthError) {
+            _ = try ProfileBuilder.sshImport(name: "k", tenant: "t", keyFile: passKey, passphrase: Secret("not it"))
+            Issue.record("wrong passphrase accepted")
+        } catch {
+            #expect(error.code == .wrongPassphrase && error.isBadInput)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2))) func importedPassphraseKeyLogsInThroughAJumpTarget() async throws {
+        let tb = try Testbed.load()
+        let home = try TempDir("apf-jump")
+        defer { home.remove() }
+        func cli(_ args: String..., stdin: String? = nil) throws -> Run { try CLI.run(args, home: home.path, stdin: stdin) }
+        _ = try cli("tenant", "add", "atlas")
+        let pass = try String(contentsOfFile: try tb["APF_TB_KEY_PASSPHRASE_FILE"], encoding: .utf8)
+        #expect(try cli("profile", "add", "tbkey", "--tenant", "atlas", "--kind", "ssh", "--key-file",
+                        try tb["APF_TB_KEY_ED25519_PASS"], "--passphrase-stdin", stdin: pass).status == 0)
+        let h1 = try tb["APF_TB_NETNS_ADDR_apfh1"]
+        #expect(try cli("target", "add", "gw", "--tenant", "atlas", "--host", h1, "--user", "apftest", "--batch",
+                        "slurm", "--profile", "tbkey").status == 0)
+        // The namespace's own loopback sshd, reachable only by tunnelling through apfh1.
+        #expect(try cli("target", "add", "inner", "--tenant", "atlas", "--host", "127.0.0.1", "--port", "22",
+                        "--user", "apftest", "--batch", "slurm", "--profile", "tbkey", "--jump", "gw").status == 0)
+        let fp = try tb.hostKeyFingerprint("apfh1")
+        // Through the jump host before the jump host is trusted: refused, nothing written.
+        let early = try cli("target", "trust", "inner", "--yes")
+        #expect(early.status == 1 && early.stderr.contains("host-key-unknown"), "\(early.output)")
+        #expect(!FileManager.default.fileExists(atPath: home.file("store/known_hosts")))
+        #expect(try cli("target", "trust", "gw", "--fingerprint", fp).status == 0)
+        let inner = try cli("target", "trust", "inner", "--fingerprint", fp, "--json")
+        #expect(inner.status == 0, "\(inner.output)")
+        let kh = try String(contentsOfFile: home.file("store/known_hosts"), encoding: .utf8)
+        #expect(kh.split(separator: "\n").map(String.init)
+            == [try tb.hostKeyLine("apfh1", pattern: h1), try tb.hostKeyLine("apfh1", pattern: "127.0.0.1")])
+        let check = try cli("target", "check", "inner", "--json")
+        let report = try JSONDecoder.iso.decode(CheckReport.self, from: Data(check.stdout.utf8))
+        #expect(report.steps.first { $0.name == "login" }?.detail.hasSuffix("remote host name apfh1") == true,
+                "\(check.output)")
+        #expect(report.steps.first { $0.name == "profile" }?.detail.contains("via jump target 'gw'") == true)
+    }
+
+    @Test(.timeLimit(.minutes(2))) func trustWritesOnlyConfirmedKeysAndRefusesChangedOnes() throws {
+        let tb = try Testbed.load()
+        let home = try TempDir("apf-trust")
+        defer { home.remove() }
+        func cli(_ args: String...) throws -> Run { try CLI.run(args, home: home.path) }
+        _ = try cli("tenant", "add", "atlas")
+        _ = try cli("profile", "add", "tbkey", "--tenant", "atlas", "--kind", "ssh", "--key-file", try tb["APF_TB_KEY_ED25519"])
+        _ = try cli("target", "add", "main", "--tenant", "atlas", "--host", "127.0.0.1", "--port", tb.sshPort,
+                    "--user", "apftest", "--batch", "slurm", "--profile", "tbkey")
+        let kh = home.file("store/known_hosts")
+        let fp = try tb.hostKeyFingerprint("main")
+        let shown = try cli("target", "trust", "main")
+        #expect(shown.status == 0 && shown.stdout.contains(fp) && shown.stdout.contains("not trusted yet"))
+        #expect(!FileManager.default.fileExists(atPath: kh))
+        let wrong = try cli("target", "trust", "main", "--fingerprint", try tb.hostKeyFingerprint("jump"))
+        #expect(wrong.status == 1 && wrong.stderr.contains("fingerprint-mismatch"))
+        #expect(!FileManager.default.fileExists(atPath: kh))
+        #expect(try cli("target", "trust", "main", "--yes").status == 0)
+        let line = try tb.hostKeyLine("main", pattern: "[127.0.0.1]:\(tb.sshPort)")
+        #expect(try String(contentsOfFile: kh, encoding: .utf8) == line + "\n")
+        #expect(mode(of: kh) == 0o600)
+        #expect(try cli("target", "trust", "main", "--yes").stdout.contains("already trusted"))
+        // Pretend the site re-keyed: another key pinned for the host is refused unless replaced explicitly.
+        let other = try tb.hostKeyLine("jump", pattern: "[127.0.0.1]:\(tb.sshPort)")
+        try Data((other + "\n").utf8).write(to: URL(fileURLWithPath: kh))
+        let check = try cli("target", "check", "main")
+        #expect(check.status == 1 && check.stdout.contains("HOST KEY CHANGED"))
+        let refused = try cli("target", "trust", "main", "--yes")
+        #expect(refused.status == 1 && refused.stderr.contains("--replace --fingerprint \(fp)"))
+        #expect(try String(contentsOfFile: kh, encoding: .utf8) == other + "\n")
+        #expect(try cli("target", "trust", "main", "--replace", "--fingerprint", fp).status == 0)
+        #expect(try String(contentsOfFile: kh, encoding: .utf8) == line + "\n")
+        #expect(try cli("target", "check", "main").stdout.contains("ok   login"))
+    }
+
+    @Test(.timeLimit(.minutes(2))) func targetCheckFindsTheBatchCommandsOpenSSHFinds() async throws {
+        let tb = try Testbed.load()
+        let home = try TempDir("apf-tcheck")
+        defer { home.remove() }
+        let store = ProfileStore(home: home.file("store"))
+        try store.addTenant(Tenant(name: "atlas"))
+        let b = try ProfileBuilder.sshImport(name: "tbkey", tenant: "atlas", keyFile: try tb["APF_TB_KEY_ED25519"],
+                                             passphrase: nil)
+        try store.addProfile(b.profile, files: b.files)
+        try store.addTarget(Target(name: "main", tenant: "atlas", host: "127.0.0.1", port: Int(tb.sshPort)!,
+                                   user: "apftest", batch: .slurm, profile: "tbkey"))
+        try SecureFile.writeAtomic(store.knownHostsPath, Array(try String(contentsOfFile: try tb["APF_TB_KNOWN_HOSTS"],
+                                                                         encoding: .utf8).utf8))
+        let report = try await TargetChecker(resolver: TargetResolver(store: store, pools: SSHPools(logger: .test)),
+                                             logger: .test).check(target: "main")
+        // Ground truth from the OpenSSH client over the same account.
+        let ssh = try Run.run(["/usr/bin/ssh", "-F", try tb["APF_TB_SSH_CONFIG"], "apf-main", "command", "-v"]
+                                  + TargetChecker.probed)
+        let truth = Set(ssh.stdout.split(separator: "\n").map { ($0 as NSString).lastPathComponent })
+        let batch = try #require(report.batch)
+        #expect(Set(batch.found.keys) == truth)
+        let needed: Set = ["sbatch", "squeue", "scancel"]
+        #expect(report.ok == needed.isSubset(of: truth), "\(report.steps)")
+        #expect(Set(batch.missing) == needed.subtracting(truth))
+        if truth.contains("sbatch") {
+            let v = try Run.ok(["/usr/bin/ssh", "-F", try tb["APF_TB_SSH_CONFIG"], "apf-main", "sbatch", "--version"])
+            #expect(batch.versions["slurm"] == v.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+    }
+}
+
+extension JSONDecoder {
+    static let iso: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }()
+}
