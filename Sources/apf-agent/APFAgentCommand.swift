@@ -36,7 +36,8 @@ struct APFAgentCommand: AsyncParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                // One line: the problem and what to give instead (`--help` shows the full usage).
+                CLIOutput.error(message(for: error) + " (see --help)")
                 Glibc.exit(2)
             }
             exit(withError: error)

@@ -96,6 +96,43 @@ struct SSHIntegrationTests {
         await pools.shutdown(grace: .seconds(1))
     }
 
+    @Test(.timeLimit(.minutes(2))) func canaryPassphraseNeverReachesRemoteCommandsOrLogs() async throws {
+        let tb = try Testbed.load()
+        let canary = "CANARY-\(UUID().uuidString)"
+        let home = try TempDir("apf-canary-remote")
+        defer { home.remove() }
+        var outputs: [Run] = []
+        func cli(_ args: String..., stdin: String? = nil) throws -> Run {
+            let r = try CLI.run(args + ["--log-level", "trace"], home: home.path, stdin: stdin)
+            outputs.append(r)
+            return r
+        }
+        _ = try cli("tenant", "add", "atlas")
+        let add = try cli("profile", "add", "c", "--tenant", "atlas", "--kind", "ssh", "--generate", "--passphrase-stdin",
+                          "--json", stdin: canary)
+        let view = try JSONSerialization.jsonObject(with: Data(add.stdout.utf8)) as? [String: Any]
+        let publicKey = try #require(((view?["profile"] as? [String: Any])?["ssh"] as? [String: Any])?["publicKey"] as? String)
+        _ = try cli("target", "add", "main", "--tenant", "atlas", "--host", "127.0.0.1", "--port", tb.sshPort, "--user",
+                    "apftest", "--batch", "slurm", "--profile", "c")
+        _ = try cli("target", "trust", "main", "--fingerprint", try tb.hostKeyFingerprint("main"))
+        let installed = try AuthorizedKey(publicKey)
+        defer { installed.remove() }
+        #expect(try cli("profile", "check", "c", "--target", "main").status == 0)
+        try installed.ensure()
+        _ = try cli("target", "check", "main", "--json")
+        // The environment and command line that remote commands actually get.
+        let pools = SSHPools(logger: .test)
+        let pool = try TargetResolver(store: ProfileStore(home: home.file("store")), pools: pools).pool(target: "main")
+        try installed.ensure()
+        let env = try await pool.exec("sh", "-c", "env; cat /proc/$$/cmdline")
+        await pools.shutdown(grace: .seconds(1))
+        #expect(env.succeeded && env.stdoutText.contains("USER=apftest"))
+        #expect(!env.stdoutText.contains(canary) && !env.stderrText.contains(canary))
+        for r in outputs { #expect(!r.output.contains(canary), "\(r.output.prefix(300))") }
+        let sshdLog = try tb["APF_TB_DIR"] + "/log/main.sshd.log"
+        if let log = try? String(contentsOfFile: sshdLog, encoding: .utf8) { #expect(!log.contains(canary)) }
+    }
+
     @Test(.timeLimit(.minutes(2))) func keyFilesInteroperateWithOpenSSH() throws {
         let tb = try Testbed.load()
         let dir = try TempDir("apf-keys")

@@ -84,6 +84,7 @@ moto_up() {
     done
     moto_answers "$port" || die "moto did not answer on 127.0.0.1:$port within 20 s; see $MOTO_LOG"
     echo "$port" | write_atomic "$MOTO_PORT_FILE" 0600
+    echo "$py" | write_atomic "$MOTO_DIR/python" 0600
     # The three free calls: an IAM user with an inline ec2:* policy and an access key for the tests.
     MOTO_URL="http://127.0.0.1:$port" MOTO_CREDS_OUT="$MOTO_CREDS" "$py" - <<'PY' 9>&- || die "moto: IAM set-up failed; see $MOTO_LOG"
 import json, os, boto3
@@ -110,7 +111,7 @@ moto_down() {
         kill_tree "$pid"
         log "moto stopped (pid $pid)"
     fi
-    rm -f "$MOTO_PIDFILE" "$MOTO_CREDS" "$MOTO_PORT_FILE"
+    rm -f "$MOTO_PIDFILE" "$MOTO_CREDS" "$MOTO_PORT_FILE" "$MOTO_DIR/python"
 }
 
 moto_status() {
@@ -126,4 +127,6 @@ moto_env() {
     echo "APF_TB_MOTO_URL=http://127.0.0.1:$(moto_port)"
     echo "APF_TB_MOTO_REGION=$MOTO_REGION"
     echo "APF_TB_MOTO_CREDENTIALS=$MOTO_CREDS"
+    # The interpreter running moto (it has boto3/botocore, used as an independent SigV4 reference).
+    [[ -s $MOTO_DIR/python ]] && echo "APF_TB_MOTO_PYTHON=$(cat "$MOTO_DIR/python")"
 }
