@@ -55,8 +55,7 @@ public struct X509Credential: Sendable {
             case "RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY":
                 if b.headers["Proc-Type"]?.contains("ENCRYPTED") == true {
                     throw .input(.unsupportedKey, "\(source): the private key is encrypted. The agent needs an "
-                                     + "unencrypted user key (mode 0600) to generate proxies, like voms-proxy-init "
-                                     + "-noregen. Fix: `openssl rsa -in KEY -out userkey.pem` (or use --renew command)")
+                                     + "unencrypted user key (mode 0600) to generate proxies unattended. Fix: `openssl rsa -in KEY -out userkey.pem` (or use --renew command)")
                 }
                 do {
                     key = try Certificate.PrivateKey(pemDocument: PEMDocument(type: b.label, derBytes: b.der))

@@ -162,11 +162,11 @@ public struct X509Renewer: Sendable {
             let tail = result.output.split(separator: "\n").suffix(3).joined(separator: " | ")
             let how = result.timedOut ? "did not finish within 300 s" : "exited \(result.status)"
             throw AuthError(.renewFailed, "renewal command \(argv[0]) for '\(profile.name)' \(how)"
-                                + (tail.isEmpty ? "" : ": \(tail)") + "; the old proxy was kept")
+                                + (tail.isEmpty ? "" : ": \(tail)") + "; nothing was installed (a previous proxy stays in place)")
         }
         guard FileManager.default.fileExists(atPath: out) else {
             throw AuthError(.renewFailed, "renewal command \(argv[0]) for '\(profile.name)' exited 0 but wrote nothing "
-                                + "to {out}; the old proxy was kept")
+                                + "to {out}; nothing was installed (a previous proxy stays in place)")
         }
         return Secret(bytes: try SecureFile.readInput(out, what: "renewed proxy"))
     }
