@@ -41,6 +41,29 @@ struct AuthorizedKey {
     }
 }
 
+/// Other tests (and `tb up`) rewrite authorized_keys while these tests run: a login refused for that reason is
+/// retried after putting the test's key back. Anything else fails at once.
+func retryingLogin(_ key: AuthorizedKey?, _ body: () throws -> Run) throws -> Run {
+    var r = try body()
+    for _ in 0..<4 where r.status != 0 && r.output.contains("ssh.auth-failed") {
+        try key?.ensure()
+        Thread.sleep(forTimeInterval: 0.3)
+        r = try body()
+    }
+    return r
+}
+
+func retryingLogin<T>(_ key: AuthorizedKey?, _ body: () async throws -> T) async throws -> T {
+    for _ in 0..<4 {
+        // A refused login makes the pool back off (0.5 s, doubling) before it dials again.
+        do { return try await body() } catch let e as SSHError where e.code == .authFailed || e.code == .backingOff {
+            try key?.ensure()
+            try await Task.sleep(for: .milliseconds(1300))
+        }
+    }
+    return try await body()
+}
+
 extension Testbed {
     var sshPort: String { env["APF_TB_SSH_PORT"] ?? "2222" }
     func hostKeyFingerprint(_ host: String, type: String = "ed25519") throws -> String {
@@ -81,8 +104,7 @@ struct SSHIntegrationTests {
 
         let installed = try AuthorizedKey(publicKey)
         defer { installed.remove() }
-        try installed.ensure()
-        let ok = try cli("profile", "check", "gen", "--target", "main")
+        let ok = try retryingLogin(installed) { try cli("profile", "check", "gen", "--target", "main") }
         #expect(ok.status == 0, "\(ok.output)")
         #expect(ok.stdout.contains("ok   authenticate: logged in to apftest@127.0.0.1:\(tb.sshPort)"))
 
@@ -90,8 +112,7 @@ struct SSHIntegrationTests {
         let store = ProfileStore(home: home.file("store"))
         let pools = SSHPools(logger: .test)
         let pool = try TargetResolver(store: store, pools: pools).pool(target: "main", tenant: "atlas")
-        try installed.ensure()
-        let who = try await pool.exec("id", "-un")
+        let who = try await retryingLogin(installed) { try await pool.exec("id", "-un") }
         #expect(who.stdoutText == "apftest\n")
         await pools.shutdown(grace: .seconds(1))
     }
@@ -117,14 +138,12 @@ struct SSHIntegrationTests {
         _ = try cli("target", "trust", "main", "--fingerprint", try tb.hostKeyFingerprint("main"))
         let installed = try AuthorizedKey(publicKey)
         defer { installed.remove() }
-        #expect(try cli("profile", "check", "c", "--target", "main").status == 0)
-        try installed.ensure()
-        _ = try cli("target", "check", "main", "--json")
+        #expect(try retryingLogin(installed) { try cli("profile", "check", "c", "--target", "main") }.status == 0)
+        _ = try retryingLogin(installed) { try cli("target", "check", "main", "--json") }
         // The environment and command line that remote commands actually get.
         let pools = SSHPools(logger: .test)
         let pool = try TargetResolver(store: ProfileStore(home: home.file("store")), pools: pools).pool(target: "main")
-        try installed.ensure()
-        let env = try await pool.exec("sh", "-c", "env; cat /proc/$$/cmdline")
+        let env = try await retryingLogin(installed) { try await pool.exec("sh", "-c", "env; cat /proc/$$/cmdline") }
         await pools.shutdown(grace: .seconds(1))
         #expect(env.succeeded && env.stdoutText.contains("USER=apftest"))
         #expect(!env.stdoutText.contains(canary) && !env.stderrText.contains(canary))
@@ -184,12 +203,12 @@ struct SSHIntegrationTests {
         #expect(early.status == 1 && early.stderr.contains("host-key-unknown"), "\(early.output)")
         #expect(!FileManager.default.fileExists(atPath: home.file("store/known_hosts")))
         #expect(try cli("target", "trust", "gw", "--fingerprint", fp).status == 0)
-        let inner = try cli("target", "trust", "inner", "--fingerprint", fp, "--json")
+        let inner = try retryingLogin(nil) { try cli("target", "trust", "inner", "--fingerprint", fp, "--json") }
         #expect(inner.status == 0, "\(inner.output)")
         let kh = try String(contentsOfFile: home.file("store/known_hosts"), encoding: .utf8)
         #expect(kh.split(separator: "\n").map(String.init)
             == [try tb.hostKeyLine("apfh1", pattern: h1), try tb.hostKeyLine("apfh1", pattern: "127.0.0.1")])
-        let check = try cli("target", "check", "inner", "--json")
+        let check = try retryingLogin(nil) { try cli("target", "check", "inner", "--json") }
         let report = try JSONDecoder.iso.decode(CheckReport.self, from: Data(check.stdout.utf8))
         #expect(report.steps.first { $0.name == "login" }?.detail.hasSuffix("remote host name apfh1") == true,
                 "\(check.output)")
@@ -222,13 +241,14 @@ struct SSHIntegrationTests {
         let other = try tb.hostKeyLine("jump", pattern: "[127.0.0.1]:\(tb.sshPort)")
         try Data((other + "\n").utf8).write(to: URL(fileURLWithPath: kh))
         let check = try cli("target", "check", "main")
-        #expect(check.status == 1 && check.stdout.contains("HOST KEY CHANGED"))
+        #expect(check.status == 1 && check.stdout.contains("HOST KEY CHANGED"), "\(check.output)")
         let refused = try cli("target", "trust", "main", "--yes")
         #expect(refused.status == 1 && refused.stderr.contains("--replace --fingerprint \(fp)"))
         #expect(try String(contentsOfFile: kh, encoding: .utf8) == other + "\n")
         #expect(try cli("target", "trust", "main", "--replace", "--fingerprint", fp).status == 0)
         #expect(try String(contentsOfFile: kh, encoding: .utf8) == line + "\n")
-        #expect(try cli("target", "check", "main").stdout.contains("ok   login"))
+        let after = try retryingLogin(nil) { try cli("target", "check", "main") }
+        #expect(after.stdout.contains("ok   login"), "\(after.output)")
     }
 
     @Test(.timeLimit(.minutes(2))) func targetCheckFindsTheBatchCommandsOpenSSHFinds() async throws {
@@ -244,8 +264,12 @@ struct SSHIntegrationTests {
                                    user: "apftest", batch: .slurm, profile: "tbkey"))
         try SecureFile.writeAtomic(store.knownHostsPath, Array(try String(contentsOfFile: try tb["APF_TB_KNOWN_HOSTS"],
                                                                          encoding: .utf8).utf8))
-        let report = try await TargetChecker(resolver: TargetResolver(store: store, pools: SSHPools(logger: .test)),
-                                             logger: .test).check(target: "main")
+        let checker = TargetChecker(resolver: TargetResolver(store: store, pools: SSHPools(logger: .test)), logger: .test)
+        var report = try await checker.check(target: "main")
+        for _ in 0..<4 where report.steps.contains(where: { $0.detail.contains("ssh.auth-failed") }) {
+            try await Task.sleep(for: .milliseconds(300))
+            report = try await checker.check(target: "main")
+        }
         // Ground truth from the OpenSSH client over the same account.
         let ssh = try Run.run(["/usr/bin/ssh", "-F", try tb["APF_TB_SSH_CONFIG"], "apf-main", "command", "-v"]
                                   + TargetChecker.probed)
