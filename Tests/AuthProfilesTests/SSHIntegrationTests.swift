@@ -31,12 +31,14 @@ struct AuthorizedKey {
     }
 
     private func replace(with text: String) throws {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw TestFailure("no \(path): run `testbed/tb up`") }
+        guard let attrs = try? FileManager.default.attributesOfItem(atPath: path),
+              let uid = (attrs[.ownerAccountID] as? NSNumber)?.uint32Value,
+              let gid = (attrs[.groupOwnerAccountID] as? NSNumber)?.uint32Value
+        else { throw TestFailure("no \(path): run `testbed/tb up`") }
         let temp = path + ".apf-test-\(getpid())"
         try Data(text.utf8).write(to: URL(fileURLWithPath: temp))
         chmod(temp, 0o600)
-        chown(temp, st.st_uid, st.st_gid)
+        chown(temp, uid, gid)
         guard rename(temp, path) == 0 else { throw TestFailure("rename \(temp): \(errno)") }
     }
 }
