@@ -48,21 +48,8 @@ public struct TargetResolver: Sendable {
         }
         let identity = try loginIdentity(target, override: profileOverride)
         var chain: [(SSHEndpoint, SSHIdentity)] = []
-        var seen: Set<String> = [name]
-        var next = target.jump
-        while let hopName = next {
-            guard !seen.contains(hopName) else {
-                throw .input(.badValue, "jump chain of target '\(name)' loops at '\(hopName)'")
-            }
-            seen.insert(hopName)
-            let hop = try store.target(hopName)
-            guard hop.tenant == target.tenant else {
-                throw .input(.crossTenant, "target '\(name)' belongs to tenant '\(target.tenant)' but its jump target "
-                                 + "'\(hopName)' belongs to tenant '\(hop.tenant)': a target may only use its own "
-                                 + "tenant's targets and profiles")
-            }
+        for hop in try store.jumpChain(of: target) {
             chain.insert((try endpoint(hop), try loginIdentity(hop, override: nil)), at: 0)
-            next = hop.jump
         }
         return (try endpoint(target), identity, chain)
     }

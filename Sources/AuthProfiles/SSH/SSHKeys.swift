@@ -165,10 +165,7 @@ public enum SSHPrivateKey {
         let publicKey = try SSHPublicKey(blob: pubBlob)
         let encrypted = cipher != "none"
         if encrypted {
-            guard let passphrase, !passphrase.isEmpty else {
-                throw .input(.wrongPassphrase, "\(source) is encrypted and no passphrase was given. Fix: add "
-                                 + "--passphrase-stdin (or --passphrase-file) with the key's passphrase")
-            }
+            guard let passphrase, !passphrase.isEmpty else { throw noPassphrase(source) }
             guard kdf == "bcrypt" else {
                 throw .input(.unsupportedKey, "\(source) uses key derivation '\(kdf)'; only bcrypt is supported")
             }
@@ -209,8 +206,7 @@ public enum SSHPrivateKey {
         var p = SSHWireReader(section)
         guard let c1 = p.uint32(), let c2 = p.uint32() else { throw malformed("truncated private section") }
         guard c1 == c2 else {
-            throw .input(.wrongPassphrase, "wrong passphrase for \(source): the key did not decrypt. Fix: give the "
-                             + "passphrase the key was encrypted with")
+            throw wrongPassphrase(source)
         }
         guard let type = p.text(), type == publicKey.keyType else { throw malformed("key type mismatch") }
         // Skip the private fields of each type to reach the comment.
@@ -236,10 +232,7 @@ public enum SSHPrivateKey {
     private static func decryptLegacyPEM(_ block: PEMBlock, passphrase: Secret?, source: String) throws(AuthError)
         -> [UInt8]
     {
-        guard let passphrase, !passphrase.isEmpty else {
-            throw .input(.wrongPassphrase, "\(source) is encrypted and no passphrase was given. Fix: add "
-                             + "--passphrase-stdin (or --passphrase-file) with the key's passphrase")
-        }
+        guard let passphrase, !passphrase.isEmpty else { throw noPassphrase(source) }
         let info = (block.headers["DEK-Info"] ?? "").split(separator: ",").map(String.init)
         let keyLen: Int
         switch info.first {
@@ -265,9 +258,18 @@ public enum SSHPrivateKey {
             return Array(try AES._CBC.decrypt(block.der, using: SymmetricKey(data: key[0..<keyLen]),
                                               iv: AES._CBC.IV(ivBytes: iv)))
         } catch {
-            throw .input(.wrongPassphrase, "wrong passphrase for \(source): the key did not decrypt. Fix: give the "
-                             + "passphrase the key was encrypted with")
+            throw wrongPassphrase(source)
         }
+    }
+
+    static func noPassphrase(_ source: String) -> AuthError {
+        .input(.wrongPassphrase, "\(source) is encrypted and no passphrase was given. Fix: add --passphrase-stdin (or "
+                   + "--passphrase-file) with the key's passphrase")
+    }
+
+    static func wrongPassphrase(_ source: String) -> AuthError {
+        .input(.wrongPassphrase, "wrong passphrase for \(source): the key did not decrypt. Fix: give the passphrase the "
+                   + "key was encrypted with")
     }
 
     static func hexBytes(_ hex: String) -> [UInt8]? {
@@ -308,8 +310,7 @@ public enum SSHPrivateKey {
             w.string("ssh-ed25519")
             w.string(Array(k.publicKey.rawRepresentation))
         } else if encrypted {
-            throw .input(.wrongPassphrase, "wrong passphrase for \(source): the key did not decrypt. Fix: give the "
-                             + "passphrase the key was encrypted with")
+            throw wrongPassphrase(source)
         } else {
             throw .input(.malformedKey, "\(source): the \(label) block is not an RSA, ECDSA or Ed25519 private key "
                              + "this program can read")

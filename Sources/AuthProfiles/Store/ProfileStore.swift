@@ -325,6 +325,14 @@ public struct ProfileStore: Sendable {
                                  + "ssh profile. Fix: --profile <an ssh profile of tenant '\(target.tenant)'>")
             }
         }
+        for hop in try jumpChain(of: target) where hop.batch == .local && hop.host == nil {
+            throw .input(.badValue, "jump target '\(hop.name)' is a local target without a host; it cannot be a jump host")
+        }
+    }
+
+    /// The jump hosts of `target`, nearest first, each checked to belong to the target's tenant; loops are refused.
+    public func jumpChain(of target: Target) throws(AuthError) -> [Target] {
+        var chain: [Target] = []
         var seen: Set<String> = [target.name]
         var next = target.jump
         while let j = next {
@@ -338,11 +346,10 @@ public struct ProfileStore: Sendable {
                                  + "target '\(j)' belongs to tenant '\(hop.tenant)': a target may only use its own "
                                  + "tenant's targets and profiles. Fix: add a jump target for tenant '\(target.tenant)'")
             }
-            guard hop.batch != .local || hop.host != nil else {
-                throw .input(.badValue, "jump target '\(j)' is a local target without a host; it cannot be a jump host")
-            }
+            chain.append(hop)
             next = hop.jump
         }
+        return chain
     }
 
     public func removeTarget(_ name: String) throws(AuthError) {
