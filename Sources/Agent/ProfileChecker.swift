@@ -54,7 +54,7 @@ public struct ProfileChecker: Sendable {
         }
         let cred: X509Credential
         do throws(AuthError) {
-            guard let c = try renewer.currentProxy(try store.profile(profile.name)) else {
+            guard let c = try store.proxy(of: try store.profile(profile.name)) else {
                 return report.fail("proxy", "the profile has no proxy yet; renewal (\(settings.renew.method.rawValue)) "
                                        + "must create it first")
             }

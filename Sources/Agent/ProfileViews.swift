@@ -1,5 +1,4 @@
 public import AuthProfiles
-import Logging
 
 /// What `profile show` prints: the stored metadata, who uses it, and (for x509) the current proxy's public facts.
 public struct ProfileView: Codable, Sendable {
@@ -13,9 +12,7 @@ public struct ProfileView: Codable, Sendable {
         var view = ProfileView(profile: profile, usedBy: try store.users(ofProfile: name))
         if profile.kind == .x509 {
             do throws(AuthError) {
-                let renewer = X509Renewer(store: store, logger: .init(label: "apf-agent.show", factory: { _ in
-                    SwiftLogNoOpLogHandler() }))
-                if let cred = try renewer.currentProxy(profile) { view.proxy = cred.summary() } else {
+                if let cred = try store.proxy(of: profile) { view.proxy = cred.summary() } else {
                     view.proxyProblem = "no proxy yet (run: apf-agent profile check \(name))"
                 }
             } catch {

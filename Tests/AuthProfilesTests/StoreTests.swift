@@ -204,13 +204,36 @@ struct StoreTests {
         #expect(left > 3500 && left <= 3600)
         // A proxy with 2 minutes left, minlife 5 minutes: renewed natively to the full lifetime.
         try store.update(profile, files: [.proxy: Secret(try pki.proxy(lifetime: 120))])
-        let oldSerial = try renewer.currentProxy(profile)!.leaf.serialNumber
+        let oldSerial = try store.proxy(of: profile)!.leaf.serialNumber
         guard case .renewed(.native, let notAfter) = try await renewer.renewIfNeeded(profile) else {
             Issue.record("not renewed")
             return
         }
         #expect(abs(notAfter.timeIntervalSinceNow - 3600) < 5)
-        let now = try renewer.currentProxy(profile)!
+        let now = try store.proxy(of: profile)!
         #expect(now.leaf.serialNumber != oldSerial && mode(of: store.path(of: .proxy, profile: "x")) == 0o600)
+    }
+
+    @Test func proxySelectionSkipsExpiredAndOtherTenantsProxies() async throws {
+        let (store, dir) = try makeStore()
+        defer { dir.remove() }
+        let pki = try TestPKI()
+        let now = Date()
+        for (name, tenant, lifetime, madeAgo) in [("expired", "atlas", 3600.0, 7200.0), ("short", "atlas", 900.0, 0.0),
+                                                  ("long", "atlas", 7200.0, 0.0), ("theirs", "cms", 86_400.0, 0.0)] {
+            let file = try dir.write("\(name).pem", try pki.proxy(lifetime: lifetime, now: now.addingTimeInterval(-madeAgo)))
+            var profile = Profile(name: name, tenant: tenant, kind: .x509)
+            profile.x509 = X509Settings(source: .proxy, minlife: 60, lifetime: 3600, renew: .none)
+            try store.addProfile(profile, files: [.proxy: Secret(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: file))))])
+        }
+        #expect(try store.selectProxy(among: ["expired", "short", "long"], tenant: "atlas", required: 600).profile.name == "long")
+        #expect(try store.selectProxy(among: ["expired", "short"], tenant: "atlas", required: 600).profile.name == "short")
+        do {
+            _ = try store.selectProxy(among: ["expired", "short"], tenant: "atlas", required: 3600)
+            Issue.record("selected a proxy below the requirement")
+        } catch {
+            #expect(error.code == .noUsableCredential && error.message.contains("expired EXPIRED at"))
+        }
+        #expect(throws: AuthError.self) { try store.selectProxy(among: ["theirs"], tenant: "atlas", required: 0) }
     }
 }

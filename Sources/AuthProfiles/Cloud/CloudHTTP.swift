@@ -3,8 +3,8 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// One HTTP exchange for cloud credential checks (URLSession; proxies from the environment are not used, so a
-/// check talks to exactly the configured endpoint).
+/// One HTTP exchange for cloud credential checks (URLSession; `http_proxy`, `https_proxy` and `no_proxy` from the
+/// environment apply, as for other HTTP clients).
 enum CloudHTTP {
     struct Response: Sendable {
         var status: Int
@@ -23,7 +23,6 @@ enum CloudHTTP {
         for (k, v) in headers where k.lowercased() != "host" { request.setValue(v, forHTTPHeaderField: k) }
         request.httpBody = Data(body)
         let config = URLSessionConfiguration.ephemeral
-        config.connectionProxyDictionary = [:]
         config.timeoutIntervalForRequest = timeout
         config.timeoutIntervalForResource = timeout
         let session = URLSession(configuration: config)

@@ -2,6 +2,51 @@ public import Foundation
 public import Logging
 import X509
 
+extension ProfileStore {
+    /// The profile's current proxy, or nil when it has none yet (read with the secret-file permission checks).
+    public func proxy(of profile: Profile) throws(AuthError) -> X509Credential? {
+        guard hasFile(.proxy, profile: profile.name) else { return nil }
+        let bytes = try secret(.proxy, profile: profile.name)
+        return try bytes.withBytes { (b: [UInt8]) throws(AuthError) in
+            try X509Credential.parse(b, source: "proxy of profile '\(profile.name)'")
+        }
+    }
+}
+
+extension ProfileStore {
+    /// For a queue of `tenant` naming X.509 `profiles` in order of preference: the one whose proxy has at least
+    /// `required` seconds left and lasts longest. Never an expired one; every profile must be the tenant's.
+    public func selectProxy(among profiles: [String], tenant: String, required: TimeInterval, now: Date = Date())
+        throws(AuthError) -> (profile: Profile, credential: X509Credential)
+    {
+        var candidates: [CredentialSelection.Candidate] = []
+        var loaded: [String: (Profile, X509Credential)] = [:]
+        var missing: [String] = []
+        for name in profiles {
+            let p = try profile(name)
+            try Tenancy.require(profile: p, usableBy: "a queue of tenant '\(tenant)'", ofTenant: tenant)
+            guard p.kind == .x509 else {
+                throw .input(.wrongKind, "profile '\(name)' is of kind \(p.kind.rawValue), not x509")
+            }
+            guard let cred = try proxy(of: p) else {
+                missing.append(name)
+                continue
+            }
+            loaded[name] = (p, cred)
+            candidates.append(.init(name: name, notAfter: cred.summary().effectiveNotAfter))
+        }
+        do {
+            let best = try CredentialSelection.select(candidates, required: required, now: now)
+            return loaded[best.name]!
+        } catch {
+            guard !missing.isEmpty else { throw error }
+            var e = error
+            e.message += " (no proxy yet: \(missing.joined(separator: ", ")))"
+            throw e
+        }
+    }
+}
+
 /// The command form of renewal: an argument vector with placeholders, run without a shell.
 public enum RenewCommand {
     /// `{out}` where the command must write the new proxy (required); `{proxy}` the current proxy; `{cert}`, `{key}`
@@ -76,15 +121,6 @@ public struct X509Renewer: Sendable {
         self.logger = logger
     }
 
-    /// The current proxy's summary, or nil when the profile has none yet.
-    public func currentProxy(_ profile: Profile) throws(AuthError) -> X509Credential? {
-        guard store.hasFile(.proxy, profile: profile.name) else { return nil }
-        let bytes = try store.secret(.proxy, profile: profile.name)
-        return try bytes.withBytes { (b: [UInt8]) throws(AuthError) in
-            try X509Credential.parse(b, source: "proxy of profile '\(profile.name)'")
-        }
-    }
-
     /// Renews when the proxy is missing or has less than `minlife` left (or always, with `force`).
     public func renewIfNeeded(_ profile: Profile, force: Bool = false, now: Date = Date()) async throws(AuthError)
         -> Outcome
@@ -92,7 +128,7 @@ public struct X509Renewer: Sendable {
         guard let settings = profile.x509 else {
             throw .input(.wrongKind, "profile '\(profile.name)' is not an x509 profile")
         }
-        if let current = try currentProxy(profile), !force {
+        if let current = try store.proxy(of: profile), !force {
             let left = Int(current.summary().effectiveNotAfter.timeIntervalSince(now))
             if left >= settings.minlife { return .notNeeded(remaining: left) }
         }

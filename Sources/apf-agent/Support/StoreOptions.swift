@@ -9,7 +9,7 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "Installation home (default: $APF_HOME, else /var/lib/apf as root, else ~/.apf).")
     var home: String?
 
-    @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error, critical (default: $APF_LOG_LEVEL or warning).")
+    @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error, critical (default: $APF_LOG_LEVEL or error; failures are reported by the command itself).")
     var logLevel: String?
 
     var store: ProfileStore { ProfileStore(home: APFHome.resolve(explicit: home)) }
@@ -23,7 +23,7 @@ struct StoreOptions: ParsableArguments {
     var logger: Logger {
         var l = Logger(label: "apf-agent")
         let env = ProcessInfo.processInfo.environment["APF_LOG_LEVEL"]
-        l.logLevel = Logger.Level(rawValue: logLevel ?? env ?? "warning") ?? .warning
+        l.logLevel = Logger.Level(rawValue: logLevel ?? env ?? "error") ?? .error
         return l
     }
 
