@@ -24,7 +24,8 @@ moto_packages() { echo python3 python3-venv curl iproute2; }
 # Prints the interpreter (sys.executable) of a python that can run moto's server.
 moto_python() {
     local c
-    for c in ${APF_TB_PYTHON:-} python3 /usr/bin/python3 "$MOTO_VENV/bin/python"; do
+    for c in ${APF_TB_PYTHON:-} python3 "${HOME:-/root}/.pyenv/shims/python3" /usr/local/bin/python3 /usr/bin/python3 \
+        "$MOTO_VENV/bin/python"; do
         command -v "$c" >/dev/null 2>&1 || continue
         "$c" -c 'import moto, moto.server, flask, flask_cors, boto3; assert moto.__version__.startswith("5.")' \
             >/dev/null 2>&1 || continue
