@@ -3,7 +3,9 @@ import Foundation
 import Glibc
 import Testing
 
-/// The built `apf-agent` binary run as a subprocess against a temporary installation.
+/// The built `apf-agent` binary run as a subprocess against a temporary installation. One case at a time: each
+/// spawns several processes, and 29 in parallel would load the 2-core machine for the timing-sensitive suites.
+@Suite(.serialized)
 struct CLIBadInputTests {
     struct Case: Sendable, CustomTestStringConvertible {
         var name: String
@@ -90,22 +92,22 @@ struct CLIBadInputTests {
     ]
 
     @Test(arguments: cases)
-    func badInputExitsTwoWithOneMessageAndLeavesTheStoreUnchanged(_ c: Case) throws {
+    func badInputExitsTwoWithOneMessageAndLeavesTheStoreUnchanged(_ c: Case) async throws {
         let home = try TempDir("apf-bad")
         defer { home.remove() }
         try Self.prepare(home)
-        func cli(_ args: [String], stdin: String = "") throws -> Run { try CLI.run(args, home: home.path, stdin: stdin) }
+        func cli(_ args: [String], stdin: String = "") async throws -> Run { try await CLI.run(args, home: home.path, stdin: stdin) }
         for setup in [["tenant", "add", "atlas"], ["tenant", "add", "cms"],
                       ["profile", "add", "taken", "--tenant", "atlas", "--kind", "ssh", "--generate"],
                       ["profile", "add", "used", "--tenant", "atlas", "--kind", "ssh", "--generate"],
                       ["target", "add", "gw", "--tenant", "atlas", "--host", "gw", "--user", "u", "--batch", "slurm", "--profile", "used"],
                       ["target", "add", "loc", "--tenant", "atlas", "--batch", "local"]] {
-            let r = try cli(setup)
+            let r = try await cli(setup)
             #expect(r.status == 0, "setup \(setup): \(r.output)")
         }
         let before = snapshot(home.file("store"))
         let args = c.args.map { $0.replacingOccurrences(of: "H/", with: home.path + "/") }
-        let r = try cli(args, stdin: c.stdin)
+        let r = try await cli(args, stdin: c.stdin)
         #expect(r.status == 2, "\(c.name): exit \(r.status): \(r.output)")
         let lines = r.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(c.name): one message expected, got: \(r.stderr)")
@@ -119,15 +121,15 @@ struct CLIBadInputTests {
 /// A canary secret planted as SSH passphrase, EC2 secret, session token and OpenStack secret must appear in no
 /// output (text, --json, errors, trace logs), no store file but its own secret file, and no child environment.
 struct CanaryTests {
-    @Test(.timeLimit(.minutes(2))) func canarySecretAppearsNowhere() throws {
+    @Test(.timeLimit(.minutes(2))) func canarySecretAppearsNowhere() async throws {
         let canary = "CANARY-\(UUID().uuidString)"
         let home = try TempDir("apf-canary")
         defer { home.remove() }
         let fake = try FakeKeystoneV3(credentialID: "cred-1", secret: canary)
         defer { fake.stop() }
         var outputs: [(String, Run)] = []
-        func cli(_ args: String..., stdin: String = "") throws -> Run {
-            let r = try CLI.run(args + ["--log-level", "trace"], home: home.path, stdin: stdin)
+        func cli(_ args: String..., stdin: String = "") async throws -> Run {
+            let r = try await CLI.run(args + ["--log-level", "trace"], home: home.path, stdin: stdin)
             outputs.append((args.joined(separator: " "), r))
             return r
         }
@@ -139,45 +141,48 @@ struct CanaryTests {
         let envDump = home.file("renew-env.txt")
         let script = try home.write("renew.sh", "#!/bin/sh\nenv > '\(envDump)'\necho \"$@\" >> '\(envDump)'\nexit 3\n",
                                     mode: 0o700)
-        #expect(try cli("tenant", "add", "atlas").status == 0)
-        #expect(try cli("profile", "add", "ssh1", "--tenant", "atlas", "--kind", "ssh", "--generate",
+        #expect(try await cli("tenant", "add", "atlas").status == 0)
+        #expect(try await cli("profile", "add", "ssh1", "--tenant", "atlas", "--kind", "ssh", "--generate",
                         "--passphrase-stdin", stdin: canary).status == 0)
-        #expect(try cli("profile", "add", "ec2", "--tenant", "atlas", "--kind", "ec2", "--access-key-id",
+        #expect(try await cli("profile", "add", "ec2", "--tenant", "atlas", "--kind", "ec2", "--access-key-id",
                         "AKIAIOSFODNN7EXAMPLE", "--region", "us-east-1", "--endpoint", "http://127.0.0.1:9/",
                         "--session-token-file", home.file("token"), "--secret-stdin", stdin: canary + "\n").status == 0)
-        #expect(try cli("profile", "add", "os", "--tenant", "atlas", "--kind", "openstack", "--auth-url", fake.authURL,
+        #expect(try await cli("profile", "add", "os", "--tenant", "atlas", "--kind", "openstack", "--auth-url", fake.authURL,
                         "--application-credential-id", "cred-1", "--secret-stdin", stdin: canary).status == 0)
-        #expect(try cli("profile", "add", "os-bad", "--tenant", "atlas", "--kind", "openstack", "--auth-url",
+        #expect(try await cli("profile", "add", "os-bad", "--tenant", "atlas", "--kind", "openstack", "--auth-url",
                         fake.authURL, "--application-credential-id", "cred-1", "--secret-stdin",
                         stdin: canary + "-wrong").status == 0)
         let renew = String(decoding: try JSONSerialization.data(withJSONObject: [script, "{out}", "{hours}"]),
                            as: UTF8.self)
-        #expect(try cli("profile", "add", "x509", "--tenant", "atlas", "--kind", "x509", "--cert",
+        #expect(try await cli("profile", "add", "x509", "--tenant", "atlas", "--kind", "x509", "--cert",
                         home.file("usercert.pem"), "--key", home.file("userkey.pem"), "--renew", "command:" + renew)
             .status == 0)
-        #expect(try cli("target", "add", "t1", "--tenant", "atlas", "--host", "127.0.0.1", "--port", "9", "--user",
+        #expect(try await cli("target", "add", "t1", "--tenant", "atlas", "--host", "127.0.0.1", "--port", "9", "--user",
                         "u", "--batch", "slurm", "--profile", "ssh1").status == 0)
         for json in [false, true] {
             let j = json ? ["--json"] : []
-            func verb(_ a: [String]) throws { _ = try CLI.run(a + j + ["--log-level", "trace"], home: home.path).also { outputs.append((a.joined(separator: " "), $0)) } }
-            try verb(["tenant", "list"])
-            try verb(["profile", "list"])
-            try verb(["target", "list"])
-            try verb(["target", "show", "t1"])
-            for p in ["ssh1", "ec2", "os", "os-bad", "x509"] {
-                try verb(["profile", "show", p])
-                try verb(["profile", "check", p])
+            func verb(_ a: [String]) async throws {
+                let r = try await CLI.run(a + j + ["--log-level", "trace"], home: home.path)
+                outputs.append((a.joined(separator: " "), r))
             }
-            try verb(["profile", "check", "ssh1", "--target", "t1"])
-            try verb(["target", "check", "t1"])
-            try verb(["target", "trust", "t1"])
+            try await verb(["tenant", "list"])
+            try await verb(["profile", "list"])
+            try await verb(["target", "list"])
+            try await verb(["target", "show", "t1"])
+            for p in ["ssh1", "ec2", "os", "os-bad", "x509"] {
+                try await verb(["profile", "show", p])
+                try await verb(["profile", "check", p])
+            }
+            try await verb(["profile", "check", "ssh1", "--target", "t1"])
+            try await verb(["target", "check", "t1"])
+            try await verb(["target", "trust", "t1"])
         }
         // Error paths with the canary on stdin.
-        _ = try cli("profile", "add", "ssh1", "--tenant", "atlas", "--kind", "ssh", "--generate", "--passphrase-stdin",
+        _ = try await cli("profile", "add", "ssh1", "--tenant", "atlas", "--kind", "ssh", "--generate", "--passphrase-stdin",
                     stdin: canary)
-        _ = try cli("profile", "add", "ec2", "--tenant", "atlas", "--kind", "ec2", "--access-key-id", "AKIA0000",
+        _ = try await cli("profile", "add", "ec2", "--tenant", "atlas", "--kind", "ec2", "--access-key-id", "AKIA0000",
                     "--region", "us-east-1", "--secret-stdin", stdin: canary)
-        _ = try cli("profile", "add", "imp", "--tenant", "atlas", "--kind", "ssh", "--key-file",
+        _ = try await cli("profile", "add", "imp", "--tenant", "atlas", "--kind", "ssh", "--key-file",
                     home.file("store/profiles/ssh1/id"), "--passphrase-stdin", stdin: canary + "x")
 
         #expect(outputs.contains { $0.1.status == 1 }, "some checks must fail (error paths covered)")
@@ -207,12 +212,5 @@ struct CanaryTests {
         let dumped = try String(contentsOfFile: envDump, encoding: .utf8)
         #expect(dumped.contains("PATH=") && !dumped.contains(canary))
         #expect(!dumped.contains("APF_HOME="), "only the passed-through variables reach the command")
-    }
-}
-
-extension Run {
-    func also(_ body: (Run) -> Void) -> Run {
-        body(self)
-        return self
     }
 }

@@ -25,22 +25,22 @@ struct EC2MotoTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func ec2ProfilePassesCheckAndAWrongSecretFailsClearly() throws {
+    @Test(.timeLimit(.minutes(1))) func ec2ProfilePassesCheckAndAWrongSecretFailsClearly() async throws {
         let moto = try Moto()
         let home = try TempDir("apf-ec2")
         defer { home.remove() }
-        func cli(_ args: String..., stdin: String? = nil) throws -> Run { try CLI.run(args, home: home.path, stdin: stdin) }
-        _ = try cli("tenant", "add", "atlas")
+        func cli(_ args: String..., stdin: String? = nil) async throws -> Run { try await CLI.run(args, home: home.path, stdin: stdin) }
+        _ = try await cli("tenant", "add", "atlas")
         for (name, secret) in [("good", moto.secret), ("bad", moto.secret + "x")] {
-            let r = try cli("profile", "add", name, "--tenant", "atlas", "--kind", "ec2", "--access-key-id", moto.keyID,
+            let r = try await cli("profile", "add", name, "--tenant", "atlas", "--kind", "ec2", "--access-key-id", moto.keyID,
                             "--secret-stdin", "--region", moto.region, "--endpoint", moto.url + "/", stdin: secret + "\n")
             #expect(r.status == 0, "\(r.output)")
         }
-        let good = try cli("profile", "check", "good", "--json")
+        let good = try await cli("profile", "check", "good", "--json")
         #expect(good.status == 0, "\(good.output)")
         let report = try JSONDecoder.iso.decode(CheckReport.self, from: Data(good.stdout.utf8))
         #expect(report.ok && (report.ec2Regions ?? []).contains(moto.region))
-        let bad = try cli("profile", "check", "bad")
+        let bad = try await cli("profile", "check", "bad")
         #expect(bad.status == 1)
         #expect(bad.stdout.contains("rejected the credential (AuthFailure: AWS was not able to validate the provided "
                                     + "access credentials)"), "\(bad.output)")
@@ -60,7 +60,7 @@ struct EC2MotoTests {
     }
 
     /// Our SigV4 against botocore's (AWS's own Python implementation) for a request with a port and a body.
-    @Test func signatureEqualsBotocore() throws {
+    @Test func signatureEqualsBotocore() async throws {
         let python = try Testbed.load()["APF_TB_MOTO_PYTHON"]
         let date = Date(timeIntervalSince1970: 1_735_689_600)  // 2025-01-01T00:00:00Z
         let url = try #require(URL(string: "http://127.0.0.1:5000/"))
@@ -81,35 +81,35 @@ struct EC2MotoTests {
             A.SigV4Auth(Credentials("AKIDEXAMPLE", "s3cr3t/+=", "tok"), "ec2", "eu-west-1").add_auth(r)
             print(r.headers["Authorization"])
             """
-        let r = try Run.ok([python, "-c", script])
+        let r = try await Run.ok([python, "-c", script])
         #expect(ours["Authorization"] == r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
 
 /// OpenStack application credentials against a FAKE Keystone v3 (see FakeKeystoneV3: no Keystone v3 can run here).
 struct OpenStackFakeKeystoneTests {
-    @Test(.timeLimit(.minutes(1))) func applicationCredentialCheckAgainstFakeKeystoneV3() throws {
+    @Test(.timeLimit(.minutes(1))) func applicationCredentialCheckAgainstFakeKeystoneV3() async throws {
         let fake = try FakeKeystoneV3(credentialID: "aa4541d9-0bc0-44f5-b02d-a9d922df7cbd", secret: "app-cred-secret")
         defer { fake.stop() }
         let home = try TempDir("apf-os")
         defer { home.remove() }
-        func cli(_ args: String..., stdin: String? = nil) throws -> Run { try CLI.run(args, home: home.path, stdin: stdin) }
-        _ = try cli("tenant", "add", "atlas")
+        func cli(_ args: String..., stdin: String? = nil) async throws -> Run { try await CLI.run(args, home: home.path, stdin: stdin) }
+        _ = try await cli("tenant", "add", "atlas")
         for (name, secret, region) in [("os", "app-cred-secret", "RegionOne"), ("os-bad", "wrong", "RegionOne"),
                                        ("os-region", "app-cred-secret", "RegionTwo")] {
-            let r = try cli("profile", "add", name, "--tenant", "atlas", "--kind", "openstack", "--auth-url",
+            let r = try await cli("profile", "add", name, "--tenant", "atlas", "--kind", "openstack", "--auth-url",
                             fake.authURL, "--application-credential-id", fake.credentialID, "--region", region,
                             "--project", "apf-project", "--secret-stdin", stdin: secret)
             #expect(r.status == 0, "\(r.output)")
         }
-        let ok = try cli("profile", "check", "os", "--json")
+        let ok = try await cli("profile", "check", "os", "--json")
         #expect(ok.status == 0, "\(ok.output)")
         let report = try JSONDecoder.iso.decode(CheckReport.self, from: Data(ok.stdout.utf8))
         #expect(report.keystone?.project == "apf-project" && report.keystone?.services["compute"] == ["RegionOne"])
         #expect(!ok.stdout.contains("gAAAAABfake-token"), "the token is never shown")
-        let bad = try cli("profile", "check", "os-bad")
+        let bad = try await cli("profile", "check", "os-bad")
         #expect(bad.status == 1 && bad.stdout.contains("refused application credential") && bad.stdout.contains("HTTP 401"))
-        let region = try cli("profile", "check", "os-region")
+        let region = try await cli("profile", "check", "os-region")
         #expect(region.status == 1 && region.stdout.contains("no public compute endpoint in region RegionTwo"))
         // The request went to /v3/auth/tokens with the application_credential method.
         #expect(fake.requests.allSatisfy { $0.hasPrefix("POST /v3/auth/tokens HTTP/1.1") })

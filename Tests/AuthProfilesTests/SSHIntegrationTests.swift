@@ -45,12 +45,12 @@ struct AuthorizedKey {
 
 /// Other tests (and `tb up`) rewrite authorized_keys while these tests run: a login refused for that reason is
 /// retried after putting the test's key back. Anything else fails at once.
-func retryingLogin(_ key: AuthorizedKey?, _ body: () throws -> Run) throws -> Run {
-    var r = try body()
+func retryingLogin(_ key: AuthorizedKey?, _ body: () async throws -> Run) async throws -> Run {
+    var r = try await body()
     for _ in 0..<4 where r.status != 0 && r.output.contains("ssh.auth-failed") {
         try key?.ensure()
-        Thread.sleep(forTimeInterval: 0.3)
-        r = try body()
+        try await Task.sleep(for: .milliseconds(300))
+        r = try await body()
     }
     return r
 }
@@ -68,8 +68,8 @@ func retryingLogin<T>(_ key: AuthorizedKey?, _ body: () async throws -> T) async
 
 extension Testbed {
     var sshPort: String { env["APF_TB_SSH_PORT"] ?? "2222" }
-    func hostKeyFingerprint(_ host: String, type: String = "ed25519") throws -> String {
-        let r = try Run.ok(["/usr/bin/ssh-keygen", "-lf", "\(try self["APF_TB_HOSTKEYS_DIR"])/\(host)/ssh_host_\(type)_key.pub"])
+    func hostKeyFingerprint(_ host: String, type: String = "ed25519") async throws -> String {
+        let r = try await Run.ok(["/usr/bin/ssh-keygen", "-lf", "\(try self["APF_TB_HOSTKEYS_DIR"])/\(host)/ssh_host_\(type)_key.pub"])
         return String(r.stdout.split(separator: " ")[1])
     }
     func hostKeyLine(_ host: String, pattern: String) throws -> String {
@@ -85,28 +85,28 @@ struct SSHIntegrationTests {
         let tb = try Testbed.load()
         let home = try TempDir("apf-ssh")
         defer { home.remove() }
-        func cli(_ args: String..., stdin: String? = nil) throws -> Run { try CLI.run(args, home: home.path, stdin: stdin) }
-        #expect(try cli("tenant", "add", "atlas").status == 0)
-        let add = try cli("profile", "add", "gen", "--tenant", "atlas", "--kind", "ssh", "--generate",
+        func cli(_ args: String..., stdin: String? = nil) async throws -> Run { try await CLI.run(args, home: home.path, stdin: stdin) }
+        #expect(try await cli("tenant", "add", "atlas").status == 0)
+        let add = try await cli("profile", "add", "gen", "--tenant", "atlas", "--kind", "ssh", "--generate",
                           "--passphrase-stdin", "--json", stdin: "a passphrase with spaces\n")
         #expect(add.status == 0, "\(add.output)")
         let view = try JSONSerialization.jsonObject(with: Data(add.stdout.utf8)) as? [String: Any]
         let ssh = try #require((view?["profile"] as? [String: Any])?["ssh"] as? [String: Any])
         let publicKey = try #require(ssh["publicKey"] as? String)
         #expect(ssh["encrypted"] as? Bool == true && ssh["keyType"] as? String == "ssh-ed25519")
-        #expect(try cli("target", "add", "main", "--tenant", "atlas", "--host", "127.0.0.1", "--port", tb.sshPort,
+        #expect(try await cli("target", "add", "main", "--tenant", "atlas", "--host", "127.0.0.1", "--port", tb.sshPort,
                         "--user", "apftest", "--batch", "slurm", "--profile", "gen").status == 0)
-        let fp = try tb.hostKeyFingerprint("main")
-        let trust = try cli("target", "trust", "main", "--fingerprint", fp)
+        let fp = try await tb.hostKeyFingerprint("main")
+        let trust = try await cli("target", "trust", "main", "--fingerprint", fp)
         #expect(trust.status == 0, "\(trust.output)")
 
         // Control: not yet authorized, so the login is refused (and says so).
-        let refused = try cli("profile", "check", "gen", "--target", "main")
+        let refused = try await cli("profile", "check", "gen", "--target", "main")
         #expect(refused.status == 1 && refused.stdout.contains("ssh.auth-failed"), "\(refused.output)")
 
         let installed = try AuthorizedKey(publicKey)
         defer { installed.remove() }
-        let ok = try retryingLogin(installed) { try cli("profile", "check", "gen", "--target", "main") }
+        let ok = try await retryingLogin(installed) { try await cli("profile", "check", "gen", "--target", "main") }
         #expect(ok.status == 0, "\(ok.output)")
         #expect(ok.stdout.contains("ok   authenticate: logged in to apftest@127.0.0.1:\(tb.sshPort)"))
 
@@ -125,23 +125,23 @@ struct SSHIntegrationTests {
         let home = try TempDir("apf-canary-remote")
         defer { home.remove() }
         var outputs: [Run] = []
-        func cli(_ args: String..., stdin: String? = nil) throws -> Run {
-            let r = try CLI.run(args + ["--log-level", "trace"], home: home.path, stdin: stdin)
+        func cli(_ args: String..., stdin: String? = nil) async throws -> Run {
+            let r = try await CLI.run(args + ["--log-level", "trace"], home: home.path, stdin: stdin)
             outputs.append(r)
             return r
         }
-        _ = try cli("tenant", "add", "atlas")
-        let add = try cli("profile", "add", "c", "--tenant", "atlas", "--kind", "ssh", "--generate", "--passphrase-stdin",
+        _ = try await cli("tenant", "add", "atlas")
+        let add = try await cli("profile", "add", "c", "--tenant", "atlas", "--kind", "ssh", "--generate", "--passphrase-stdin",
                           "--json", stdin: canary)
         let view = try JSONSerialization.jsonObject(with: Data(add.stdout.utf8)) as? [String: Any]
         let publicKey = try #require(((view?["profile"] as? [String: Any])?["ssh"] as? [String: Any])?["publicKey"] as? String)
-        _ = try cli("target", "add", "main", "--tenant", "atlas", "--host", "127.0.0.1", "--port", tb.sshPort, "--user",
+        _ = try await cli("target", "add", "main", "--tenant", "atlas", "--host", "127.0.0.1", "--port", tb.sshPort, "--user",
                     "apftest", "--batch", "slurm", "--profile", "c")
-        _ = try cli("target", "trust", "main", "--fingerprint", try tb.hostKeyFingerprint("main"))
+        _ = try await cli("target", "trust", "main", "--fingerprint", try await tb.hostKeyFingerprint("main"))
         let installed = try AuthorizedKey(publicKey)
         defer { installed.remove() }
-        #expect(try retryingLogin(installed) { try cli("profile", "check", "c", "--target", "main") }.status == 0)
-        _ = try retryingLogin(installed) { try cli("target", "check", "main", "--json") }
+        #expect(try await retryingLogin(installed) { try await cli("profile", "check", "c", "--target", "main") }.status == 0)
+        _ = try await retryingLogin(installed) { try await cli("target", "check", "main", "--json") }
         // The environment and command line that remote commands actually get.
         let pools = SSHPools(logger: .test)
         let pool = try TargetResolver(store: ProfileStore(home: home.file("store")), pools: pools).pool(target: "main")
@@ -154,23 +154,23 @@ struct SSHIntegrationTests {
         if let log = try? String(contentsOfFile: sshdLog, encoding: .utf8) { #expect(!log.contains(canary)) }
     }
 
-    @Test(.timeLimit(.minutes(2))) func keyFilesInteroperateWithOpenSSH() throws {
+    @Test(.timeLimit(.minutes(2))) func keyFilesInteroperateWithOpenSSH() async throws {
         let tb = try Testbed.load()
         let dir = try TempDir("apf-keys")
         defer { dir.remove() }
         // Ours → OpenSSH: ssh-keygen decrypts our bcrypt/aes256-ctr key and derives the same public key.
         let (key, pub) = SSHPrivateKey.generateEd25519(comment: "ours", passphrase: Secret("interop pass"))
         let ours = try dir.write("ours", key.withBytes { String(decoding: $0, as: UTF8.self) })
-        let derived = try Run.ok(["/usr/bin/ssh-keygen", "-y", "-P", "interop pass", "-f", ours]).stdout
+        let derived = try await Run.ok(["/usr/bin/ssh-keygen", "-y", "-P", "interop pass", "-f", ours]).stdout
         #expect(derived.hasPrefix(pub.authorizedKeysLine(comment: nil)))
-        #expect(try Run.run(["/usr/bin/ssh-keygen", "-y", "-P", "wrong", "-f", ours]).status != 0)
+        #expect(try await Run.run(["/usr/bin/ssh-keygen", "-y", "-P", "wrong", "-f", ours]).status != 0)
         // OpenSSH → ours: every testbed key type, fingerprints equal to ssh-keygen -lf.
         let pass = Secret(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: try tb["APF_TB_KEY_PASSPHRASE_FILE"]))))
         for (variable, passphrase) in [("APF_TB_KEY_ED25519", nil), ("APF_TB_KEY_ECDSA", nil), ("APF_TB_KEY_ECDSA_PEM", nil),
                                        ("APF_TB_KEY_RSA", nil), ("APF_TB_KEY_ED25519_PASS", pass)] as [(String, Secret?)] {
             let path = try tb[variable]
             let built = try ProfileBuilder.sshImport(name: "k", tenant: "t", keyFile: path, passphrase: passphrase)
-            let expected = try Run.ok(["/usr/bin/ssh-keygen", "-lf", path + ".pub"]).stdout.split(separator: " ")[1]
+            let expected = try await Run.ok(["/usr/bin/ssh-keygen", "-lf", path + ".pub"]).stdout.split(separator: " ")[1]
             #expect(built.profile.ssh?.fingerprint == String(expected), "\(variable)")
             #expect(built.profile.ssh?.encrypted == (passphrase != nil), "\(variable)")
         }
@@ -188,68 +188,68 @@ struct SSHIntegrationTests {
         let tb = try Testbed.load()
         let home = try TempDir("apf-jump")
         defer { home.remove() }
-        func cli(_ args: String..., stdin: String? = nil) throws -> Run { try CLI.run(args, home: home.path, stdin: stdin) }
-        _ = try cli("tenant", "add", "atlas")
+        func cli(_ args: String..., stdin: String? = nil) async throws -> Run { try await CLI.run(args, home: home.path, stdin: stdin) }
+        _ = try await cli("tenant", "add", "atlas")
         let pass = try String(contentsOfFile: try tb["APF_TB_KEY_PASSPHRASE_FILE"], encoding: .utf8)
-        #expect(try cli("profile", "add", "tbkey", "--tenant", "atlas", "--kind", "ssh", "--key-file",
+        #expect(try await cli("profile", "add", "tbkey", "--tenant", "atlas", "--kind", "ssh", "--key-file",
                         try tb["APF_TB_KEY_ED25519_PASS"], "--passphrase-stdin", stdin: pass).status == 0)
         let h1 = try tb["APF_TB_NETNS_ADDR_apfh1"]
-        #expect(try cli("target", "add", "gw", "--tenant", "atlas", "--host", h1, "--user", "apftest", "--batch",
+        #expect(try await cli("target", "add", "gw", "--tenant", "atlas", "--host", h1, "--user", "apftest", "--batch",
                         "slurm", "--profile", "tbkey").status == 0)
         // The namespace's own loopback sshd, reachable only by tunnelling through apfh1.
-        #expect(try cli("target", "add", "inner", "--tenant", "atlas", "--host", "127.0.0.1", "--port", "22",
+        #expect(try await cli("target", "add", "inner", "--tenant", "atlas", "--host", "127.0.0.1", "--port", "22",
                         "--user", "apftest", "--batch", "slurm", "--profile", "tbkey", "--jump", "gw").status == 0)
-        let fp = try tb.hostKeyFingerprint("apfh1")
+        let fp = try await tb.hostKeyFingerprint("apfh1")
         // Through the jump host before the jump host is trusted: refused, nothing written.
-        let early = try cli("target", "trust", "inner", "--yes")
+        let early = try await cli("target", "trust", "inner", "--yes")
         #expect(early.status == 1 && early.stderr.contains("host-key-unknown"), "\(early.output)")
         #expect(!FileManager.default.fileExists(atPath: home.file("store/known_hosts")))
-        #expect(try cli("target", "trust", "gw", "--fingerprint", fp).status == 0)
-        let inner = try retryingLogin(nil) { try cli("target", "trust", "inner", "--fingerprint", fp, "--json") }
+        #expect(try await cli("target", "trust", "gw", "--fingerprint", fp).status == 0)
+        let inner = try await retryingLogin(nil) { try await cli("target", "trust", "inner", "--fingerprint", fp, "--json") }
         #expect(inner.status == 0, "\(inner.output)")
         let kh = try String(contentsOfFile: home.file("store/known_hosts"), encoding: .utf8)
         #expect(kh.split(separator: "\n").map(String.init)
             == [try tb.hostKeyLine("apfh1", pattern: h1), try tb.hostKeyLine("apfh1", pattern: "127.0.0.1")])
-        let check = try retryingLogin(nil) { try cli("target", "check", "inner", "--json") }
+        let check = try await retryingLogin(nil) { try await cli("target", "check", "inner", "--json") }
         let report = try JSONDecoder.iso.decode(CheckReport.self, from: Data(check.stdout.utf8))
         #expect(report.steps.first { $0.name == "login" }?.detail.hasSuffix("remote host name apfh1") == true,
                 "\(check.output)")
         #expect(report.steps.first { $0.name == "profile" }?.detail.contains("via jump target 'gw'") == true)
     }
 
-    @Test(.timeLimit(.minutes(2))) func trustWritesOnlyConfirmedKeysAndRefusesChangedOnes() throws {
+    @Test(.timeLimit(.minutes(2))) func trustWritesOnlyConfirmedKeysAndRefusesChangedOnes() async throws {
         let tb = try Testbed.load()
         let home = try TempDir("apf-trust")
         defer { home.remove() }
-        func cli(_ args: String...) throws -> Run { try CLI.run(args, home: home.path) }
-        _ = try cli("tenant", "add", "atlas")
-        _ = try cli("profile", "add", "tbkey", "--tenant", "atlas", "--kind", "ssh", "--key-file", try tb["APF_TB_KEY_ED25519"])
-        _ = try cli("target", "add", "main", "--tenant", "atlas", "--host", "127.0.0.1", "--port", tb.sshPort,
+        func cli(_ args: String...) async throws -> Run { try await CLI.run(args, home: home.path) }
+        _ = try await cli("tenant", "add", "atlas")
+        _ = try await cli("profile", "add", "tbkey", "--tenant", "atlas", "--kind", "ssh", "--key-file", try tb["APF_TB_KEY_ED25519"])
+        _ = try await cli("target", "add", "main", "--tenant", "atlas", "--host", "127.0.0.1", "--port", tb.sshPort,
                     "--user", "apftest", "--batch", "slurm", "--profile", "tbkey")
         let kh = home.file("store/known_hosts")
-        let fp = try tb.hostKeyFingerprint("main")
-        let shown = try cli("target", "trust", "main")
+        let fp = try await tb.hostKeyFingerprint("main")
+        let shown = try await cli("target", "trust", "main")
         #expect(shown.status == 0 && shown.stdout.contains(fp) && shown.stdout.contains("not trusted yet"))
         #expect(!FileManager.default.fileExists(atPath: kh))
-        let wrong = try cli("target", "trust", "main", "--fingerprint", try tb.hostKeyFingerprint("jump"))
+        let wrong = try await cli("target", "trust", "main", "--fingerprint", try await tb.hostKeyFingerprint("jump"))
         #expect(wrong.status == 1 && wrong.stderr.contains("fingerprint-mismatch"))
         #expect(!FileManager.default.fileExists(atPath: kh))
-        #expect(try cli("target", "trust", "main", "--yes").status == 0)
+        #expect(try await cli("target", "trust", "main", "--yes").status == 0)
         let line = try tb.hostKeyLine("main", pattern: "[127.0.0.1]:\(tb.sshPort)")
         #expect(try String(contentsOfFile: kh, encoding: .utf8) == line + "\n")
         #expect(mode(of: kh) == 0o600)
-        #expect(try cli("target", "trust", "main", "--yes").stdout.contains("already trusted"))
+        #expect(try await cli("target", "trust", "main", "--yes").stdout.contains("already trusted"))
         // Pretend the site re-keyed: another key pinned for the host is refused unless replaced explicitly.
         let other = try tb.hostKeyLine("jump", pattern: "[127.0.0.1]:\(tb.sshPort)")
         try Data((other + "\n").utf8).write(to: URL(fileURLWithPath: kh))
-        let check = try cli("target", "check", "main")
+        let check = try await cli("target", "check", "main")
         #expect(check.status == 1 && check.stdout.contains("HOST KEY CHANGED"), "\(check.output)")
-        let refused = try cli("target", "trust", "main", "--yes")
+        let refused = try await cli("target", "trust", "main", "--yes")
         #expect(refused.status == 1 && refused.stderr.contains("--replace --fingerprint \(fp)"))
         #expect(try String(contentsOfFile: kh, encoding: .utf8) == other + "\n")
-        #expect(try cli("target", "trust", "main", "--replace", "--fingerprint", fp).status == 0)
+        #expect(try await cli("target", "trust", "main", "--replace", "--fingerprint", fp).status == 0)
         #expect(try String(contentsOfFile: kh, encoding: .utf8) == line + "\n")
-        let after = try retryingLogin(nil) { try cli("target", "check", "main") }
+        let after = try await retryingLogin(nil) { try await cli("target", "check", "main") }
         #expect(after.stdout.contains("ok   login"), "\(after.output)")
     }
 
@@ -273,7 +273,7 @@ struct SSHIntegrationTests {
             report = try await checker.check(target: "main")
         }
         // Ground truth from the OpenSSH client over the same account.
-        let ssh = try Run.run(["/usr/bin/ssh", "-F", try tb["APF_TB_SSH_CONFIG"], "apf-main", "command", "-v"]
+        let ssh = try await Run.run(["/usr/bin/ssh", "-F", try tb["APF_TB_SSH_CONFIG"], "apf-main", "command", "-v"]
                                   + TargetChecker.probed)
         let truth = Set(ssh.stdout.split(separator: "\n").map { ($0 as NSString).lastPathComponent })
         let batch = try #require(report.batch)
@@ -282,7 +282,7 @@ struct SSHIntegrationTests {
         #expect(report.ok == needed.isSubset(of: truth), "\(report.steps)")
         #expect(Set(batch.missing) == needed.subtracting(truth))
         if truth.contains("sbatch") {
-            let v = try Run.ok(["/usr/bin/ssh", "-F", try tb["APF_TB_SSH_CONFIG"], "apf-main", "sbatch", "--version"])
+            let v = try await Run.ok(["/usr/bin/ssh", "-F", try tb["APF_TB_SSH_CONFIG"], "apf-main", "sbatch", "--version"])
             #expect(batch.versions["slurm"] == v.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         }
     }

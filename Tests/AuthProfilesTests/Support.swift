@@ -81,8 +81,20 @@ struct Run {
     var stderr: String
     var output: String { stdout + stderr }
 
+    /// Runs on a thread of its own: test functions run on Swift's small cooperative pool (2 threads on 2 cores),
+    /// and blocking it for seconds would stall every other test's timers.
     @discardableResult
-    static func run(_ argv: [String], stdin: String? = nil, env: [String: String]? = nil, cwd: String? = nil) throws -> Run {
+    static func run(_ argv: [String], stdin: String? = nil, env: [String: String]? = nil, cwd: String? = nil)
+        async throws -> Run
+    {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Run, any Error>) in
+            Thread.detachNewThread {
+                cont.resume(with: Result { try runBlocking(argv, stdin: stdin, env: env, cwd: cwd) })
+            }
+        }
+    }
+
+    static func runBlocking(_ argv: [String], stdin: String?, env: [String: String]?, cwd: String?) throws -> Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: argv[0])
         p.arguments = Array(argv.dropFirst())
@@ -108,8 +120,8 @@ struct Run {
 
     /// Runs and requires exit 0.
     @discardableResult
-    static func ok(_ argv: [String], stdin: String? = nil, cwd: String? = nil) throws -> Run {
-        let r = try run(argv, stdin: stdin, cwd: cwd)
+    static func ok(_ argv: [String], stdin: String? = nil, cwd: String? = nil) async throws -> Run {
+        let r = try await run(argv, stdin: stdin, cwd: cwd)
         guard r.status == 0 else {
             throw TestFailure("\(argv.joined(separator: " ")) exited \(r.status): \(r.output)")
         }
@@ -138,10 +150,10 @@ enum CLI {
 
     /// Runs `apf-agent ARGS` against `home`, with a clean environment (no inherited secrets).
     static func run(_ args: [String], home: String, stdin: String? = nil, cwd: String? = nil,
-                    extraEnv: [String: String] = [:]) throws -> Run {
+                    extraEnv: [String: String] = [:]) async throws -> Run {
         var env = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "APF_HOME": home + "/store"]
         for (k, v) in extraEnv { env[k] = v }
-        return try Run.run([binary] + args, stdin: stdin ?? "", env: env, cwd: cwd)
+        return try await Run.run([binary] + args, stdin: stdin ?? "", env: env, cwd: cwd)
     }
 }
 

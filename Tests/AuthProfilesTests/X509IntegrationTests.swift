@@ -15,31 +15,31 @@ struct OpenSSLPKI {
     var hostCert: String { dir.file("hostcert.pem") }
     var hostKey: String { dir.file("hostkey.pem") }
 
-    init(testbed: Testbed) throws {
+    init(testbed: Testbed) async throws {
         openssl = try testbed["APF_TB_OPENSSL"]
         dir = try TempDir("apf-pki")
         let o = openssl
-        try Run.ok([o, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.file("ca.key"), "-out", dir.file("ca.pem"),
+        try await Run.ok([o, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.file("ca.key"), "-out", dir.file("ca.pem"),
                     "-days", "30", "-subj", "/DC=org/DC=apftest/CN=APF Test CA",
                     "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
         try dir.write("leaf.ext", "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n")
         for (name, subject) in [("user", "/DC=org/DC=apftest/O=People/CN=Test User"),
                                 ("host", "/DC=org/DC=apftest/CN=voms.apftest.org")] {
-            try Run.ok([o, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.file("\(name)key.pem"),
+            try await Run.ok([o, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.file("\(name)key.pem"),
                         "-out", dir.file("\(name).csr"), "-subj", subject])
-            try Run.ok([o, "x509", "-req", "-in", dir.file("\(name).csr"), "-CA", dir.file("ca.pem"),
+            try await Run.ok([o, "x509", "-req", "-in", dir.file("\(name).csr"), "-CA", dir.file("ca.pem"),
                         "-CAkey", dir.file("ca.key"), "-CAcreateserial", "-out", dir.file("\(name)cert.pem"),
                         "-days", "10", "-extfile", dir.file("leaf.ext")])
         }
         chmod(dir.file("userkey.pem"), 0o600)
         try FileManager.default.createDirectory(atPath: dir.file("certs"), withIntermediateDirectories: true)
-        let hash = try Run.ok([o, "x509", "-hash", "-noout", "-in", dir.file("ca.pem")]).stdout
+        let hash = try await Run.ok([o, "x509", "-hash", "-noout", "-in", dir.file("ca.pem")]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
         try FileManager.default.copyItem(atPath: dir.file("ca.pem"), toPath: dir.file("certs/\(hash).0"))
     }
 
-    func verify(_ proxy: String, allowProxies: Bool = true) throws -> Run {
-        try Run.run([openssl, "verify"] + (allowProxies ? ["-allow_proxy_certs"] : [])
+    func verify(_ proxy: String, allowProxies: Bool = true) async throws -> Run {
+        try await Run.run([openssl, "verify"] + (allowProxies ? ["-allow_proxy_certs"] : [])
                         + ["-CAfile", ca, "-untrusted", userCert, proxy])
     }
 
@@ -55,8 +55,8 @@ struct OpenSSLPKI {
 
 @Suite(.enabled(if: Testbed.enabled), .serialized)
 struct X509IntegrationTests {
-    @Test(.timeLimit(.minutes(2))) func nativeProxyPassesOpenSSLVerifyAndCarriesRFC3820Extension() throws {
-        let pki = try OpenSSLPKI(testbed: try Testbed.load())
+    @Test(.timeLimit(.minutes(2))) func nativeProxyPassesOpenSSLVerifyAndCarriesRFC3820Extension() async throws {
+        let pki = try await OpenSSLPKI(testbed: try Testbed.load())
         defer { pki.dir.remove() }
         let certs = try X509Credential.parse(Array(try Data(contentsOf: URL(fileURLWithPath: pki.userCert))),
                                              source: "usercert")
@@ -65,26 +65,26 @@ struct X509IntegrationTests {
         let out = try ProxyGenerator.generate(signerChain: certs.certificates, signingKey: key.privateKey!,
                                               lifetime: 12 * 3600)
         let proxy = try pki.dir.write("proxy.pem", out.pem.withBytes { String(decoding: $0, as: UTF8.self) })
-        let verified = try pki.verify(proxy)
+        let verified = try await pki.verify(proxy)
         #expect(verified.status == 0 && verified.stdout.contains("\(proxy): OK"), "\(verified.output)")
         // Control: without -allow_proxy_certs openssl rejects it, so it really treated the certificate as a proxy.
-        #expect(try pki.verify(proxy, allowProxies: false).status != 0)
-        let text = try Run.ok([pki.openssl, "x509", "-in", proxy, "-noout", "-text"]).stdout
+        #expect(try await pki.verify(proxy, allowProxies: false).status != 0)
+        let text = try await Run.ok([pki.openssl, "x509", "-in", proxy, "-noout", "-text"]).stdout
         #expect(text.contains("Proxy Certificate Information: critical"))
         #expect(text.contains("Policy Language: Inherit all"))
-        let der = try Run.ok([pki.openssl, "asn1parse", "-in", proxy]).stdout
+        let der = try await Run.ok([pki.openssl, "asn1parse", "-in", proxy]).stdout
         #expect(der.contains("Proxy Certificate Information") || der.contains("1.3.6.1.5.5.7.1.14"))
         // A second-generation proxy signed by the first also verifies (chain of proxies).
         let first = try X509Credential.parse(Array(out.pem.withBytes { $0 }), source: "proxy", requireKey: true)
         let second = try ProxyGenerator.generate(signerChain: first.certificates, signingKey: first.privateKey!,
                                                  lifetime: 3600)
         let p2 = try pki.dir.write("proxy2.pem", second.pem.withBytes { String(decoding: $0, as: UTF8.self) })
-        let r2 = try Run.run([pki.openssl, "verify", "-allow_proxy_certs", "-CAfile", pki.ca, "-untrusted", proxy, p2])
+        let r2 = try await Run.run([pki.openssl, "verify", "-allow_proxy_certs", "-CAfile", pki.ca, "-untrusted", proxy, p2])
         #expect(r2.status == 0, "\(r2.output)")
     }
 
     @Test(.timeLimit(.minutes(2))) func proxyWithTwoMinutesLeftAndMinlifeFiveMinutesIsRenewed() async throws {
-        let pki = try OpenSSLPKI(testbed: try Testbed.load())
+        let pki = try await OpenSSLPKI(testbed: try Testbed.load())
         defer { pki.dir.remove() }
         let store = ProfileStore(home: pki.dir.file("home"))
         try store.addTenant(Tenant(name: "atlas"))
@@ -110,7 +110,7 @@ struct X509IntegrationTests {
         #expect(left > 11.9 * 3600 && left <= 12 * 3600 + 2)  // certificate times have whole seconds
         #expect(report.steps.first { $0.name == "chain" }?.detail.contains("chain verified to CA /DC=org/DC=apftest/CN=APF Test CA") == true)
         // The renewed file on disk is what openssl accepts.
-        let r = try pki.verify(store.path(of: .proxy, profile: "grid"))
+        let r = try await pki.verify(store.path(of: .proxy, profile: "grid"))
         #expect(r.status == 0, "\(r.output)")
         // Control: a proxy with 10 minutes left is not renewed.
         let ten = try ProxyGenerator.generate(signerChain: certs.certificates, signingKey: key.privateKey!, lifetime: 600)
@@ -122,7 +122,7 @@ struct X509IntegrationTests {
     @Test(.timeLimit(.minutes(2))) func commandRenewalWithVomsProxyFakeAndVOMSParsing() async throws {
         let tb = try Testbed.load()
         let fake = try tb["APF_TB_VOMS_PROXY_FAKE"]
-        let pki = try OpenSSLPKI(testbed: tb)
+        let pki = try await OpenSSLPKI(testbed: tb)
         defer { pki.dir.remove() }
         let store = ProfileStore(home: pki.dir.file("home"))
         try store.addTenant(Tenant(name: "atlas"))
@@ -141,7 +141,7 @@ struct X509IntegrationTests {
         let summary = try #require(report.x509)
         let ac = try #require(summary.voms.first)
         // Cross-check with voms-proxy-info (the VOMS project's own parser).
-        let info = try Run.run(["/usr/bin/env", "X509_CERT_DIR=\(pki.caDir)", "voms-proxy-info2", "-all", "-file",
+        let info = try await Run.run(["/usr/bin/env", "X509_CERT_DIR=\(pki.caDir)", "voms-proxy-info2", "-all", "-file",
                                 store.path(of: .proxy, profile: "vo")])
         let attrs = info.stdout.split(separator: "\n").filter { $0.hasPrefix("attribute : ") }
             .map { String($0.dropFirst("attribute : ".count)) }
@@ -154,19 +154,19 @@ struct X509IntegrationTests {
         #expect(summary.proxyType == .rfc3820Impersonation)
     }
 
-    @Test(.timeLimit(.minutes(2))) func expiredProxyIsRefusedAtImportWithDates() throws {
+    @Test(.timeLimit(.minutes(2))) func expiredProxyIsRefusedAtImportWithDates() async throws {
         let tb = try Testbed.load()
-        let pki = try OpenSSLPKI(testbed: tb)
+        let pki = try await OpenSSLPKI(testbed: tb)
         defer { pki.dir.remove() }
         // voms-proxy-fake: valid 1 hour, starting 2 hours ago = expired an hour ago.
         let expired = pki.dir.file("expired.pem")
-        try Run.ok(pki.vomsFakeArgv(fake: try tb["APF_TB_VOMS_PROXY_FAKE"], out: expired, hours: "1",
+        try await Run.ok(pki.vomsFakeArgv(fake: try tb["APF_TB_VOMS_PROXY_FAKE"], out: expired, hours: "1",
                                     extra: ["-pastproxy", "2:00", "-pastac", "2:00"]))
         let home = try TempDir("apf-cli")
         defer { home.remove() }
-        #expect(try CLI.run(["tenant", "add", "atlas"], home: home.path).status == 0)
+        #expect(try await CLI.run(["tenant", "add", "atlas"], home: home.path).status == 0)
         let before = snapshot(home.file("store"))
-        let r = try CLI.run(["profile", "add", "old", "--tenant", "atlas", "--kind", "x509", "--proxy-file", expired],
+        let r = try await CLI.run(["profile", "add", "old", "--tenant", "atlas", "--kind", "x509", "--proxy-file", expired],
                             home: home.path)
         #expect(r.status == 2)
         #expect(r.stderr.contains("[auth.expired]") && r.stderr.contains("EXPIRED at") && r.stderr.contains("ago)"))
@@ -175,7 +175,7 @@ struct X509IntegrationTests {
 
     @Test(.timeLimit(.minutes(2))) func chainIsCheckedAgainstTheConfiguredCAs() async throws {
         let tb = try Testbed.load()
-        let pki = try OpenSSLPKI(testbed: tb), other = try OpenSSLPKI(testbed: tb)
+        let pki = try await OpenSSLPKI(testbed: tb), other = try await OpenSSLPKI(testbed: tb)
         defer { pki.dir.remove(); other.dir.remove() }
         let store = ProfileStore(home: pki.dir.file("home"))
         try store.addTenant(Tenant(name: "atlas"))
