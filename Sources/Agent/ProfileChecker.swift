@@ -118,7 +118,6 @@ public struct ProfileChecker: Sendable {
         } catch {
             report.fail("authenticate", error.description)
         }
-        await pool.shutdown(grace: .seconds(2))
     }
 
     // MARK: Clouds

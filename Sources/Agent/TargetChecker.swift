@@ -4,7 +4,8 @@ import Foundation
 import SSHSubmit
 
 /// `target check`: resolve the target (tenancy), connect and authenticate with its profile, and find the batch
-/// system's commands and their versions over the pooled SSH connection.
+/// system's commands and their versions over the pooled SSH connection. The pool stays open (it is shared); the
+/// owner of `resolver.pools` shuts it down.
 public struct TargetChecker: Sendable {
     public let resolver: TargetResolver
     public let logger: Logger
@@ -72,7 +73,6 @@ public struct TargetChecker: Sendable {
                             + r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))
         } catch {
             report.fail("login", error.description)
-            await pool.shutdown(grace: .seconds(2))
             return report
         }
         var found: [String: String] = [:]
@@ -82,7 +82,6 @@ public struct TargetChecker: Sendable {
             found = Self.parseCommandV(r.stdoutText, probed: Self.probed)
         } catch {
             report.fail("batch commands", error.description)
-            await pool.shutdown(grace: .seconds(2))
             return report
         }
         var versions: [String: String] = [:]
@@ -106,7 +105,6 @@ public struct TargetChecker: Sendable {
                             + "install the \(target.batch.rawValue) client tools there or add them to PATH for "
                             + "non-interactive logins")
         }
-        await pool.shutdown(grace: .seconds(2))
         return report
     }
 

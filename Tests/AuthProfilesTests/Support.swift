@@ -17,9 +17,12 @@ struct Testbed {
     let env: [String: String]
 
     static func load() throws -> Testbed {
-        let dir = ProcessInfo.processInfo.environment["APF_TESTBED_DIR"] ?? "/var/tmp/apf-testbed"
-        guard let text = try? String(contentsOfFile: "\(dir)/env", encoding: .utf8) else {
-            throw TestFailure("no testbed at \(dir): run `testbed/tb up` (make test does)")
+        let process = ProcessInfo.processInfo.environment
+        let dir = process["APF_TESTBED_DIR"] ?? "/var/tmp/apf-testbed"
+        // APF_TB_ENV_FILE: read another env file (only this file; tb keeps using the state dir).
+        let file = process["APF_TB_ENV_FILE"] ?? "\(dir)/env"
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw TestFailure("no testbed env at \(file): run `testbed/tb up` (make test does)")
         }
         var env: [String: String] = [:]
         for line in text.split(separator: "\n") {

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import AuthProfiles
+import SSHSubmit
 
 extension ProfileCommand {
     struct Check: AsyncParsableCommand {
@@ -19,8 +20,10 @@ extension ProfileCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let checker = ProfileChecker(resolver: options.resolver(), logger: options.logger)
+            let resolver = options.resolver()
+            let checker = ProfileChecker(resolver: resolver, logger: options.logger)
             let report = try await checker.check(profile: name, target: target, renew: !noRenew)
+            await resolver.pools.shutdown(grace: .seconds(2))
             try CheckOutput.print(report, json: json)
         }
     }

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import AuthProfiles
+import SSHSubmit
 
 extension TargetCommand {
     struct Check: AsyncParsableCommand {
@@ -14,8 +15,10 @@ extension TargetCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let checker = TargetChecker(resolver: options.resolver(), logger: options.logger)
-            try CheckOutput.print(try await checker.check(target: name), json: json)
+            let resolver = options.resolver()
+            let report = try await TargetChecker(resolver: resolver, logger: options.logger).check(target: name)
+            await resolver.pools.shutdown(grace: .seconds(2))
+            try CheckOutput.print(report, json: json)
         }
     }
 }
