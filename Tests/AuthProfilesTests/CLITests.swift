@@ -16,20 +16,35 @@ struct CLIBadInputTests {
         var testDescription: String { name }
     }
 
-    /// Files the cases refer to, made once per case in the case's home.
+    /// Proxies and keys the cases refer to: made once, written into each case's home.
+    struct Material: Sendable {
+        let proxy: String
+        let expired: String
+        let encryptedKey: String
+        let plainKey: String
+
+        static let shared: Material = {
+            let pki = TestPKI.shared
+            let (enc, _) = SSHPrivateKey.generateEd25519(comment: "x", passphrase: Secret("the right one"), rounds: 2)
+            let (plain, _) = SSHPrivateKey.generateEd25519(comment: "y", passphrase: nil)
+            // The expired proxy was made 3 hours ago with a 2-hour lifetime: it expired an hour ago.
+            return Material(proxy: try! pki.proxy(lifetime: 3600),
+                            expired: try! pki.proxy(lifetime: 7200, now: Date().addingTimeInterval(-3 * 3600)),
+                            encryptedKey: enc.withBytes { String(decoding: $0, as: UTF8.self) },
+                            plainKey: plain.withBytes { String(decoding: $0, as: UTF8.self) })
+        }()
+    }
+
     static func prepare(_ home: TempDir) throws {
-        let pki = try TestPKI()
+        let pki = TestPKI.shared
+        let m = Material.shared
         try home.write("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n")
         try home.write("truncated.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n")
-        let good = try pki.proxy(lifetime: 3600)
-        try home.write("proxy.pem", good)
-        // A proxy that expired an hour ago (made 3 hours ago with a 2-hour lifetime).
-        try home.write("expired.pem", try pki.proxy(lifetime: 7200, now: Date().addingTimeInterval(-3 * 3600)))
-        try home.write("open-proxy.pem", good, mode: 0o644)
-        let (key, _) = SSHPrivateKey.generateEd25519(comment: "x", passphrase: Secret("the right one"), rounds: 2)
-        try home.write("enc_key", key.withBytes { String(decoding: $0, as: UTF8.self) })
-        let (plain, _) = SSHPrivateKey.generateEd25519(comment: "y", passphrase: nil)
-        try home.write("open_key", plain.withBytes { String(decoding: $0, as: UTF8.self) }, mode: 0o644)
+        try home.write("proxy.pem", m.proxy)
+        try home.write("expired.pem", m.expired)
+        try home.write("open-proxy.pem", m.proxy, mode: 0o644)
+        try home.write("enc_key", m.encryptedKey)
+        try home.write("open_key", m.plainKey, mode: 0o644)
         try home.write("pub_only", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2yypedWL03a/SWGPYM4gghdatpJCkKxmpkI+kCFZZ1 x\n")
         try home.write("usercert.pem", try pki.userCertPEM, mode: 0o644)
         try home.write("userkey.pem", pki.userKeyPEM)
@@ -133,7 +148,7 @@ struct CanaryTests {
             outputs.append((args.joined(separator: " "), r))
             return r
         }
-        let pki = try TestPKI()
+        let pki = TestPKI.shared
         try home.write("usercert.pem", try pki.userCertPEM, mode: 0o644)
         try home.write("userkey.pem", pki.userKeyPEM)
         try home.write("token", canary + "\n")

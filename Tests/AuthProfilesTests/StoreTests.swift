@@ -189,7 +189,7 @@ struct StoreTests {
     @Test func renewalInstallsANewProxyOnlyBelowMinlife() async throws {
         let (store, dir) = try makeStore()
         defer { dir.remove() }
-        let pki = try TestPKI()
+        let pki = TestPKI.shared
         let cert = try dir.write("usercert.pem", try pki.userCertPEM, mode: 0o644)
         let key = try dir.write("userkey.pem", pki.userKeyPEM)
         let built = try await ProfileBuilder.x509(.init(name: "x", tenant: "atlas", certFile: cert, keyFile: key,
@@ -217,7 +217,7 @@ struct StoreTests {
     @Test func proxySelectionSkipsExpiredAndOtherTenantsProxies() async throws {
         let (store, dir) = try makeStore()
         defer { dir.remove() }
-        let pki = try TestPKI()
+        let pki = TestPKI.shared
         let now = Date()
         for (name, tenant, lifetime, madeAgo) in [("expired", "atlas", 3600.0, 7200.0), ("short", "atlas", 900.0, 0.0),
                                                   ("long", "atlas", 7200.0, 0.0), ("theirs", "cms", 86_400.0, 0.0)] {

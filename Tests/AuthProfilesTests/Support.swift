@@ -161,7 +161,11 @@ enum CLI {
 }
 
 /// A CA and user certificate made in memory with swift-certificates (for tests that need no openssl).
-struct TestPKI {
+struct TestPKI: Sendable {
+    /// One instance for the tests that need no particular one: RSA key generation is the costliest thing these tests
+    /// do, and the machine's 2 cores are shared with timing-sensitive suites.
+    static let shared: TestPKI = try! TestPKI()
+
     let caKey: Certificate.PrivateKey
     let ca: Certificate
     let userKey: _RSA.Signing.PrivateKey

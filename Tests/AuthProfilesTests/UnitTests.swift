@@ -123,7 +123,7 @@ struct SSHKeyFormatTests {
 
 struct X509UnitTests {
     @Test func nativeProxyIsRFC3820AndChainsToItsUser() async throws {
-        let pki = try TestPKI()
+        let pki = TestPKI.shared
         let now = Date()
         let pem = try pki.proxy(lifetime: 3600, now: now)
         let cred = try X509Credential.parse(Array(pem.utf8), source: "p", requireKey: true)
@@ -148,7 +148,7 @@ struct X509UnitTests {
     }
 
     @Test func tamperedProxyFailsChainCheck() async throws {
-        let pki = try TestPKI(), other = try TestPKI()
+        let pki = TestPKI.shared, other = try TestPKI()
         // A proxy of one user followed by another user's certificate: the issuer name or signature cannot match.
         let mine = try X509Credential.parse(Array(try pki.proxy(lifetime: 3600).utf8), source: "p")
         let bad = X509Credential(certificates: [mine.leaf, other.user], privateKey: mine.privateKey)
