@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        // Auth profiles (issue 5): X.509 proxies and VOMS attribute certificates.
+        .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         .systemLibrary(
@@ -27,7 +30,13 @@ let package = Package(
             providers: [.apt(["libssh2-1-dev"]), .brew(["libssh2"])]),
         .target(
             name: "AuthProfiles",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: strict),
         .target(
             name: "SSHSubmit",
@@ -47,7 +56,11 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "apf-agent",
-            dependencies: ["Agent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Agent", "AuthProfiles", "SSHSubmit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .executableTarget(
             name: "apf-bench",
@@ -61,6 +74,16 @@ let package = Package(
         .testTarget(
             name: "SSHSubmitTests",
             dependencies: ["SSHSubmit", "AuthProfiles"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "AuthProfilesTests",
+            dependencies: [
+                "AuthProfiles", "SSHSubmit", "Agent", "apf-agent",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: strict),
     ]
 )

@@ -61,10 +61,14 @@ ensure_client_keys() {
 ensure_authorized_keys() {
     local home n; home=$(getent passwd "$TB_USER" | cut -d: -f6)
     local grp; grp=$(id -gn "$TB_USER")
-    # The file is fully managed by tb: exactly our authorized public keys.
-    for n in "${TB_AUTHORIZED[@]}"; do cat "$TB_DIR/keys/$n.pub"; done \
-        | write_atomic "$home/.ssh/authorized_keys" 0600
-    chown "$TB_USER:$grp" "$home/.ssh/authorized_keys"
+    # The file is fully managed by tb: exactly our authorized public keys. Owner and mode are set on the temporary
+    # file before the rename: a root-owned authorized_keys, even for a moment, makes sshd refuse every key.
+    local f=$home/.ssh/authorized_keys tmp
+    tmp=$(mktemp "$f.XXXXXX")
+    for n in "${TB_AUTHORIZED[@]}"; do cat "$TB_DIR/keys/$n.pub"; done >"$tmp"
+    chmod 0600 "$tmp"
+    chown "$TB_USER:$grp" "$tmp"
+    mv -f "$tmp" "$f"
 }
 
 ensure_host_keys() {
