@@ -1,0 +1,209 @@
+import Synchronization
+
+/// Timeouts of a driver's remote calls. Generous by default (LESSONS §10): a slow scheduler is not an outage.
+public struct BatchTimeouts: Sendable {
+    public var prepare: Duration = .seconds(120)
+    public var submit: Duration = .seconds(180)
+    public var status: Duration = .seconds(120)
+    public var cancel: Duration = .seconds(120)
+    public init() {}
+}
+
+/// What every driver shares: the command runner, the helper, the factory tag, the target's home directory and user
+/// (probed once), and payload staging.
+final class DriverCore: Sendable {
+    let system: BatchSystem
+    let runner: any CommandRunner
+    let helper: RemoteHelper
+    let tag: FactoryTag
+    let timeouts: BatchTimeouts
+    private let probed = Mutex<(home: String, user: String)?>(nil)
+
+    /// At most this many IDs per batch command (LESSONS §4).
+    static let idsPerCall = 100
+
+    init(system: BatchSystem, runner: any CommandRunner, tag: FactoryTag, timeouts: BatchTimeouts) {
+        self.system = system
+        self.runner = runner
+        self.helper = RemoteHelper(runner: runner)
+        self.tag = tag
+        self.timeouts = timeouts
+    }
+
+    var target: String { runner.target }
+
+    /// The account's home directory and user name on the target (one round trip, then cached).
+    func probe() async throws(BatchError) -> (home: String, user: String) {
+        if let p = probed.withLock({ $0 }) { return p }
+        let r = try await helper.run([.exec(["pwd"]), .exec(["id", "-un"])], timeout: timeouts.prepare)
+        let home = r[0].stdoutText.trimmingNewlines
+        let user = r[1].stdoutText.trimmingNewlines
+        guard r[0].exitStatus == 0, home.hasPrefix("/"), r[1].exitStatus == 0, !user.isEmpty else {
+            throw BatchError(.commandFailed, "cannot read the home directory and user name: \(r[0].stderrText)\(r[1].stderrText)",
+                             target: target, permanent: false)
+        }
+        probed.withLock { $0 = (home, user) }
+        return (home, user)
+    }
+
+    func absolute(_ path: String, home: String) -> String { path.hasPrefix("/") ? path : "\(home)/\(path)" }
+
+    /// Validates the queue and stages its files: payload, then the launcher that runs it.
+    func prepare(_ queue: QueueSpec) async throws(BatchError) -> PreparedQueue {
+        guard queue.tag == tag else {
+            throw BatchError(.invalidOption, "queue \(queue.name) uses tag '\(queue.tag)' but this driver serves '\(tag)'", target: target, permanent: true)
+        }
+        try queue.options.validate(for: system)
+        guard !queue.workDirectory.isEmpty, !queue.workDirectory.utf8.contains(where: { $0 < 32 }) else {
+            throw BatchError(.invalidOption, "work directory \(queue.workDirectory.debugDescription) is invalid", permanent: true)
+        }
+        let (home, _) = try await probe()
+        let work = absolute(queue.workDirectory, home: home)
+        let logs = "\(work)/logs"
+        let name = queue.name
+        func staged(_ data: [UInt8], prefix: String, suffix: String, mode: UInt32) async throws(BatchError) -> String {
+            let path = try await transport("staging queue \(name)") { () async throws(SSHError) -> String in
+                try await self.runner.install(data, directory: work, prefix: prefix, suffix: suffix, mode: mode)
+            }
+            return absolute(path, home: home)
+        }
+        try await transport("creating \(logs)") { () async throws(SSHError) in try await self.runner.makeDirectories(logs) }
+        var payloadCommand: [String]
+        var payloadPaths: [String]
+        var environment: [(String, String)] = []
+        var arguments: [String] = []
+        switch queue.payload {
+        case .wrapper(let w):
+            guard BatchOptions.isName(w.name), !w.name.hasPrefix(".") else {
+                throw BatchError(.invalidOption, "wrapper name '\(w.name)' may contain only letters, digits and . _ - @ +", permanent: true)
+            }
+            // Check the templates before anything is uploaded.
+            for a in w.arguments { _ = try PilotTemplate.parse(a) }
+            for (_, v) in w.environment { _ = try PilotTemplate.parse(v) }
+            let path = try await staged(w.content, prefix: "\(w.name)-", suffix: "", mode: 0o755)
+            payloadCommand = [path]
+            payloadPaths = [path]
+            environment = w.environment
+            arguments = w.arguments
+        case .glidein(let g):
+            let config = try await staged(try Scripts.glideinConfig(g), prefix: "glidein-config-", suffix: "", mode: 0o644)
+            let startup = try await staged(try Scripts.glideinStartup(g, configPath: config), prefix: "glidein-startup-", suffix: ".sh",
+                                           mode: 0o755)
+            payloadCommand = [startup]
+            payloadPaths = [startup, config]
+        }
+        let launcher = try Scripts.launcher(queue: queue, payloadCommand: payloadCommand, workDirectory: work,
+                                            environment: environment, arguments: arguments)
+        let launcherPath = try await staged(launcher, prefix: "launcher-", suffix: ".sh", mode: 0o755)
+        return PreparedQueue(spec: queue, workDirectory: work, logDirectory: logs, launcherPath: launcherPath,
+                             payloadPaths: payloadPaths, target: target)
+    }
+
+    /// Runs a transport call, turning its error into a `BatchError` (`.transport`).
+    func transport<T>(_ what: String, _ body: () async throws(SSHError) -> T) async throws(BatchError) -> T {
+        do throws(SSHError) {
+            return try await body()
+        } catch {
+            throw BatchError(.transport, "\(what): \(error.message)", target: target, permanent: !error.isRetryable, transport: error)
+        }
+    }
+
+    func checkPrepared(_ queue: PreparedQueue) -> BatchError? {
+        guard queue.target == target, queue.spec.tag == tag else {
+            return BatchError(.invalidOption, "queue \(queue.spec.name) was prepared for \(queue.target), not \(target)", target: target, permanent: true)
+        }
+        return nil
+    }
+
+    /// Splits pilots into runs of consecutive client IDs (each run can be one array job), at most `maxRun` long.
+    static func contiguousRuns(_ pilots: [ClientID], maxRun: Int) -> [[ClientID]] {
+        var runs: [[ClientID]] = []
+        var current: [ClientID] = []
+        for id in pilots {
+            if let last = current.last, id.distance(from: last) == 1, current.count < maxRun {
+                current.append(id)
+            } else {
+                if !current.isEmpty { runs.append(current) }
+                current = [id]
+            }
+        }
+        if !current.isEmpty { runs.append(current) }
+        return runs
+    }
+
+    /// Batches of at most `idsPerCall` IDs.
+    static func chunks<T>(_ items: [T], size: Int = idsPerCall) -> [[T]] {
+        stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
+    }
+
+    /// The outcome for every pilot of a submission whose transport failed.
+    static func transportOutcome(_ error: BatchError) -> SubmitOutcome {
+        if let t = error.transport, !t.commandMayHaveRun { return .failed(error) }
+        if error.code == .helper, error.isPermanent { return .failed(error) }
+        return .unknown(error)
+    }
+}
+
+extension String {
+    var trimmingNewlines: String {
+        var s = Substring(self)
+        while let l = s.last, l == "\n" || l == "\r" || l == " " { s = s.dropLast() }
+        return String(s)
+    }
+
+    var firstLine: String { split(separator: "\n").first.map(String.init) ?? "" }
+}
+
+/// Reads a cancel command's answer per ID. IDs are matched exactly, as parsed tokens of the messages (never as
+/// substrings); the markers classify the message that names an ID.
+struct CancelReader {
+    let system: BatchSystem
+    /// Messages meaning "no such job" or "already finished": success.
+    let goneMarkers: [String]
+    /// Messages meaning "removal requested" (printed per ID by some systems even when others fail).
+    let acceptedMarkers: [String]
+
+    func apply(_ r: HelperOpResult, ids: [NativeJobID], target: String, into report: inout CancelReport) {
+        let wanted = Set(ids)
+        var mentioned: [NativeJobID: String] = [:]
+        let text = r.stdoutText + "\n" + r.stderrText
+        for line in text.split(separator: "\n") {
+            for token in Self.tokens(line) {
+                if let id = NativeJobID(String(token), system: system), wanted.contains(id) {
+                    // A later, more specific line (an error after a notice) wins only if it is a gone/error line.
+                    if mentioned[id] == nil || !acceptedMarkers.contains(where: { line.contains($0) }) { mentioned[id] = String(line) }
+                }
+            }
+        }
+        let firstError = r.stderrText.firstLine
+        for id in ids {
+            if let line = mentioned[id] {
+                if goneMarkers.contains(where: { line.contains($0) }) {
+                    report.alreadyGone.insert(id)
+                } else if r.exitStatus == 0 || acceptedMarkers.contains(where: { line.contains($0) }) {
+                    report.requested.insert(id)
+                } else {
+                    report.failed[id] = BatchError(.commandFailed, "cancel \(id): \(line)", target: target, permanent: false)
+                }
+            } else if r.exitStatus == 0 {
+                report.requested.insert(id)
+            } else if mentioned.isEmpty, goneMarkers.contains(where: { text.contains($0) }), ids.count == 1 {
+                report.alreadyGone.insert(id)
+            } else if mentioned.isEmpty {
+                report.failed[id] = BatchError(.commandFailed, "cancel exited \(r.exitStatus): \(firstError)", target: target, permanent: false)
+            } else {
+                report.requested.insert(id)  // the command complained about other IDs only
+            }
+        }
+    }
+
+    static func tokens(_ line: Substring) -> [Substring] {
+        line.split(whereSeparator: { c in
+            !(c.isASCII && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-" || c == "[" || c == "]"))
+        }).map { t in
+            var t = t
+            while let l = t.last, l == "." || l == "-" { t = t.dropLast() }
+            return t
+        }
+    }
+}
