@@ -154,6 +154,68 @@ extension String {
     var firstLine: String { split(separator: "\n").first.map(String.init) ?? "" }
 }
 
+/// The ops of a status poll and how to read their results, so a cancel can carry a status poll in its round trip.
+struct StatusPlan: Sendable {
+    let ops: [HelperOp]
+    let read: @Sendable ([HelperOpResult]) throws(BatchError) -> StatusReport
+}
+
+extension DriverCore {
+    func status(_ plan: StatusPlan) async throws(BatchError) -> StatusReport {
+        let results: [HelperOpResult]
+        if plan.ops.contains(where: { if case .absent = $0 { return true } else { return false } }) {
+            results = try await helper.run(plan.ops, timeout: timeouts.status)
+        } else {
+            results = try await helper.runIndependent(plan.ops, timeout: timeouts.status)
+        }
+        return try plan.read(results)
+    }
+
+    /// Cancels in chunks of 100, in the same round trip as a status poll of the same IDs taken just before:
+    /// a job that was already finished or gone needs no cancel and counts as `alreadyGone` (success), whatever
+    /// the cancel command printed. For the others the command's answer decides; unclear failures are tried once
+    /// more one by one.
+    func cancel(_ ids: [NativeJobID], command: [String], reader: CancelReader, plan: StatusPlan) async throws(BatchError) -> CancelReport {
+        var report = CancelReport()
+        let chunks = Self.chunks(ids)
+        guard !chunks.isEmpty else { return report }
+        let cancelOps = chunks.map { HelperOp.exec(command + $0.map(\.text)) }
+        let statusResults: [HelperOpResult]
+        let cancelResults: [HelperOpResult]
+        let together = plan.ops + cancelOps
+        if together.reduce(0, { $0 + $1.encodedSize }) <= RemoteHelper.commandBudget {
+            let all = try await helper.run(together, timeout: timeouts.cancel)
+            statusResults = Array(all.prefix(plan.ops.count))
+            cancelResults = Array(all.dropFirst(plan.ops.count))
+        } else {
+            statusResults = (try? await helper.run(plan.ops, timeout: timeouts.status)) ?? []
+            cancelResults = try await helper.runIndependent(cancelOps, timeout: timeouts.cancel)
+        }
+        let before = statusResults.count == plan.ops.count ? try? plan.read(statusResults) : nil
+        func gone(_ id: NativeJobID) -> Bool {
+            switch before?.observation(id) {
+            case .seen(let r)?: return r.status.state.isTerminal
+            case .notFound?: return true
+            default: return false
+            }
+        }
+        for (chunk, r) in zip(chunks, cancelResults) {
+            let live = chunk.filter { !gone($0) }
+            for id in chunk where gone(id) { report.alreadyGone.insert(id) }
+            reader.apply(r, ids: live, target: target, into: &report)
+        }
+        let unclear = Array(report.failed.keys).sorted()
+        if !unclear.isEmpty, !(chunks.count == 1 && chunks[0].count == 1) {
+            let again = try await helper.runIndependent(unclear.map { .exec(command + [$0.text]) }, timeout: timeouts.cancel)
+            for (id, r) in zip(unclear, again) {
+                report.failed[id] = nil
+                reader.apply(r, ids: [id], target: target, into: &report)
+            }
+        }
+        return report
+    }
+}
+
 /// Reads a cancel command's answer per ID. IDs are matched exactly, as parsed tokens of the messages (never as
 /// substrings); the markers classify the message that names an ID.
 struct CancelReader {
@@ -162,12 +224,16 @@ struct CancelReader {
     let goneMarkers: [String]
     /// Messages meaning "removal requested" (printed per ID by some systems even when others fail).
     let acceptedMarkers: [String]
+    /// Rewrites of message fragments before tokenizing (SGE writes a task as `job "5" task "11"`).
+    var rewrites: [(String, String)] = []
 
     func apply(_ r: HelperOpResult, ids: [NativeJobID], target: String, into report: inout CancelReport) {
         let wanted = Set(ids)
         var mentioned: [NativeJobID: String] = [:]
         let text = r.stdoutText + "\n" + r.stderrText
-        for line in text.split(separator: "\n") {
+        for rawLine in text.split(separator: "\n") {
+            var line = rawLine
+            for (from, to) in rewrites where line.contains(from) { line = Substring(String(line).replacingAll(from, with: to)) }
             for token in Self.tokens(line) {
                 if let id = NativeJobID(String(token), system: system), wanted.contains(id) {
                     // A later, more specific line (an error after a notice) wins only if it is a gone/error line.

@@ -100,32 +100,43 @@ public final class HTCondorBackend: BatchBackend {
     var tagConstraint: String { "\(HTCondorParser.tagAttribute) == \(Self.classAdString(tag.value))" }
 
     public func status(_ ids: [NativeJobID]) async throws(BatchError) -> StatusReport {
+        try await core.status(statusPlan(ids))
+    }
+
+    func statusPlan(_ ids: [NativeJobID]) -> StatusPlan {
         let wanted = ids.filter { $0.system == .htcondor && $0.task != nil }
-        let r = try await core.helper.run([
+        let (tag, target) = (self.tag, self.target)
+        return StatusPlan(ops: [
             .exec(["condor_q", "-json", "-attributes", Self.attributes, "-constraint", tagConstraint]),
             .absent(reference: 0, present: .condorJSON, runs: .chunks(DriverCore.idsPerCall),
                     argv: ["condor_history", "-json", "-attributes", Self.attributes, "-constraint", "(\(tagConstraint)) && (@CONDORIDS@)",
                            "-limit", "@N@"],
                     ids: wanted.map(\.text)),
-        ], timeout: core.timeouts.status)
-        guard r[0].exitStatus == 0 else {
-            throw BatchError(.commandFailed, "condor_q exited \(r[0].exitStatus): \(r[0].stderrText.firstLine)", target: target, permanent: false)
+        ]) { (r) throws(BatchError) in
+            try Self.report(listing: r[0], history: r[1], requested: wanted, tag: tag, target: target)
+        }
+    }
+
+    static func report(listing: HelperOpResult, history: HelperOpResult, requested wanted: [NativeJobID], tag: FactoryTag,
+                       target: String) throws(BatchError) -> StatusReport {
+        guard listing.exitStatus == 0 else {
+            throw BatchError(.commandFailed, "condor_q exited \(listing.exitStatus): \(listing.stderrText.firstLine)", target: target, permanent: false)
         }
         var stats = ParseStats()
         var report = StatusReport(target: target)
-        report.records = HTCondorParser.records(try HTCondorParser.parseJSON(r[0].stdout), tag: tag, source: .queue, stats: &stats)
+        report.records = HTCondorParser.records(try HTCondorParser.parseJSON(listing.stdout), tag: tag, source: .queue, stats: &stats)
         let listed = report.records
         if !wanted.contains(where: { listed[$0] == nil }) {
             report.accounting = .notQueried
-        } else if r[1].exitStatus != 0 {
+        } else if history.exitStatus != 0 {
             report.accounting = .available
-            report.accountingError = BatchError(.commandFailed, "condor_history exited \(r[1].exitStatus): \(r[1].stderrText.firstLine)",
+            report.accountingError = BatchError(.commandFailed, "condor_history exited \(history.exitStatus): \(history.stderrText.firstLine)",
                                                 target: target, permanent: false)
         } else {
             report.accounting = .available
             let asked = Set(wanted)
             // condor_history prints one JSON array per run (chunk); parse each.
-            for chunk in Self.splitJSONArrays(r[1].stdout) {
+            for chunk in Self.splitJSONArrays(history.stdout) {
                 let hist = HTCondorParser.records(try HTCondorParser.parseJSON(chunk), tag: tag, source: .accounting, stats: &stats)
                 for (id, rec) in hist where listed[id] == nil && asked.contains(id) { report.records[id] = rec }
             }
@@ -168,7 +179,8 @@ public final class HTCondorBackend: BatchBackend {
                                            acceptedMarkers: ["marked for removal"])
 
     public func cancel(_ ids: [NativeJobID]) async throws(BatchError) -> CancelReport {
-        try await core.cancel(ids.filter { $0.system == .htcondor }, command: ["condor_rm"], reader: Self.cancelReader)
+        let ids = ids.filter { $0.system == .htcondor }
+        return try await core.cancel(ids, command: ["condor_rm"], reader: Self.cancelReader, plan: statusPlan(ids))
     }
 
     // MARK: - Find

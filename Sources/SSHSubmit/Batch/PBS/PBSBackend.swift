@@ -104,12 +104,22 @@ public final class PBSBackend: BatchBackend {
     static let unknownJobMarkers = ["Unknown Job Id", "Unknown job id", "Job has finished", "does not exist", "Invalid job id"]
 
     public func status(_ ids: [NativeJobID]) async throws(BatchError) -> StatusReport {
+        try await core.status(statusPlan(ids))
+    }
+
+    func statusPlan(_ ids: [NativeJobID]) -> StatusPlan {
         let wanted = ids.filter { $0.system == .pbs }
         let chunks = DriverCore.chunks(wanted)
+        let (flavor, target) = (settings.flavor, self.target)
+        return StatusPlan(ops: chunks.map { .exec(qstatBase + $0.map(\.text)) }) { (results) throws(BatchError) in
+            try Self.report(results, requested: wanted, flavor: flavor, target: target)
+        }
+    }
+
+    static func report(_ results: [HelperOpResult], requested wanted: [NativeJobID], flavor: PBSFlavor,
+                       target: String) throws(BatchError) -> StatusReport {
         var report = StatusReport(target: target)
-        report.accounting = settings.flavor == .torque ? .unsupported : .available
-        guard !chunks.isEmpty else { return report }
-        let results = try await core.helper.runIndependent(chunks.map { .exec(qstatBase + $0.map(\.text)) }, timeout: core.timeouts.status)
+        report.accounting = flavor == .torque ? .unsupported : .available
         var stats = ParseStats()
         for r in results {
             // qstat exits non-zero when any ID is unknown (153 in Torque, 35 in PBS Pro for finished jobs without -x)
@@ -118,12 +128,12 @@ public final class PBSBackend: BatchBackend {
             if r.exitStatus != 0, !otherErrors.isEmpty {
                 throw BatchError(.commandFailed, "qstat exited \(r.exitStatus): \(otherErrors[0])", target: target, permanent: false)
             }
-            let jobs = try parse(r.stdout, stats: &stats)
+            let jobs = try parse(r.stdout, flavor: flavor, stats: &stats)
             report.records.merge(PBSParser.records(jobs, tag: nil, source: .queue, stats: &stats)) { $1 }
         }
         let asked = Set(wanted)
         report.records = report.records.filter { asked.contains($0.key) }
-        if settings.flavor == .pbspro {
+        if flavor == .pbspro {
             for (id, r) in report.records where r.status.nativeState == "F" { report.records[id]?.source = .accounting }
         }
         report.malformedRows = stats.malformed
@@ -131,8 +141,8 @@ public final class PBSBackend: BatchBackend {
         return report
     }
 
-    func parse(_ out: [UInt8], stats: inout ParseStats) throws(BatchError) -> [PBSParser.Job] {
-        switch settings.flavor {
+    static func parse(_ out: [UInt8], flavor: PBSFlavor, stats: inout ParseStats) throws(BatchError) -> [PBSParser.Job] {
+        switch flavor {
         case .torque: return PBSParser.parseFull(String(decoding: out, as: UTF8.self), stats: &stats)
         case .pbspro: return try PBSParser.parseJSON(out, stats: &stats)
         }
@@ -146,7 +156,8 @@ public final class PBSBackend: BatchBackend {
                                            acceptedMarkers: [])
 
     public func cancel(_ ids: [NativeJobID]) async throws(BatchError) -> CancelReport {
-        try await core.cancel(ids.filter { $0.system == .pbs }, command: ["qdel"], reader: Self.cancelReader)
+        let ids = ids.filter { $0.system == .pbs }
+        return try await core.cancel(ids, command: ["qdel"], reader: Self.cancelReader, plan: statusPlan(ids))
     }
 
     // MARK: - Find
@@ -159,26 +170,8 @@ public final class PBSBackend: BatchBackend {
             throw BatchError(.commandFailed, "qstat exited \(r.exitStatus): \(r.stderrText.firstLine)", target: target, permanent: false)
         }
         var stats = ParseStats()
-        let records = PBSParser.records(try parse(r.stdout, stats: &stats), tag: tag, source: .queue, stats: &stats)
+        let records = PBSParser.records(try Self.parse(r.stdout, flavor: settings.flavor, stats: &stats), tag: tag, source: .queue, stats: &stats)
         return SlurmBackend.byClientID(records.values, wanted: ours)
     }
 }
 
-extension DriverCore {
-    /// Cancels in chunks of 100 (one round trip); IDs whose answer was unclear are tried once more one by one.
-    func cancel(_ ids: [NativeJobID], command: [String], reader: CancelReader) async throws(BatchError) -> CancelReport {
-        var report = CancelReport()
-        let chunks = Self.chunks(ids)
-        guard !chunks.isEmpty else { return report }
-        let results = try await helper.runIndependent(chunks.map { .exec(command + $0.map(\.text)) }, timeout: timeouts.cancel)
-        for (chunk, r) in zip(chunks, results) { reader.apply(r, ids: chunk, target: target, into: &report) }
-        let unclear = chunks.count == 1 && chunks[0].count == 1 ? [] : Array(report.failed.keys).sorted()
-        guard !unclear.isEmpty else { return report }
-        let again = try await helper.runIndependent(unclear.map { .exec(command + [$0.text]) }, timeout: timeouts.cancel)
-        for (id, r) in zip(unclear, again) {
-            report.failed[id] = nil
-            reader.apply(r, ids: [id], target: target, into: &report)
-        }
-        return report
-    }
-}

@@ -85,30 +85,42 @@ public final class SGEBackend: BatchBackend {
     func qstatArgv(user: String) -> [String] { ["qstat", "-xml", "-g", "d", "-u", user] }
 
     public func status(_ ids: [NativeJobID]) async throws(BatchError) -> StatusReport {
+        try await core.status(statusPlan(ids))
+    }
+
+    func statusPlan(_ ids: [NativeJobID]) async throws(BatchError) -> StatusPlan {
         let wanted = ids.filter { $0.system == .sge }
         let (_, user) = try await core.probe()
-        let r = try await core.helper.run([
+        let (tag, target) = (self.tag, self.target)
+        return StatusPlan(ops: [
             .exec(qstatArgv(user: user)),
             .absent(reference: 0, present: .sgeXML, runs: .each, argv: ["qacct", "-j", "@ID@"], ids: wanted.map(\.text)),
-        ], timeout: core.timeouts.status)
-        guard r[0].exitStatus == 0 else {
-            throw BatchError(.commandFailed, "qstat exited \(r[0].exitStatus): \(r[0].stderrText.firstLine)", target: target, permanent: false)
+        ]) { (r) throws(BatchError) in
+            try Self.report(listing: r[0], accounting: r[1], requested: wanted, tag: tag, target: target)
+        }
+    }
+
+    static func report(listing: HelperOpResult, accounting: HelperOpResult, requested wanted: [NativeJobID], tag: FactoryTag,
+                       target: String) throws(BatchError) -> StatusReport {
+        guard listing.exitStatus == 0 else {
+            throw BatchError(.commandFailed, "qstat exited \(listing.exitStatus): \(listing.stderrText.firstLine)", target: target, permanent: false)
         }
         var stats = ParseStats()
         var report = StatusReport(target: target)
-        report.records = try SGEParser.parseQstatXML(r[0].stdout, tag: tag, stats: &stats)
+        report.records = try SGEParser.parseQstatXML(listing.stdout, tag: tag, stats: &stats)
         let listed = report.records
         let asked = Set(wanted)
-        let acct = SGEParser.parseQacct(r[1].stdoutText, tag: nil, stats: &stats)
+        let acct = SGEParser.parseQacct(accounting.stdoutText, tag: nil, stats: &stats)
         for (id, rec) in acct where listed[id] == nil && asked.contains(id) { report.records[id] = rec }
         report.malformedRows = stats.malformed
         if !wanted.contains(where: { listed[$0] == nil }) {
             report.accounting = .notQueried
         } else {
             report.accounting = .available
-            let problems = r[1].stderrText.split(separator: "\n").filter { !$0.contains("not found") && !$0.isEmpty }
-            if r[1].exitStatus != 0, !problems.isEmpty {
-                report.accountingError = BatchError(.commandFailed, "qacct exited \(r[1].exitStatus): \(problems[0])", target: target, permanent: false)
+            let problems = accounting.stderrText.split(separator: "\n").filter { !$0.contains("not found") && !$0.isEmpty }
+            if accounting.exitStatus != 0, !problems.isEmpty {
+                report.accountingError = BatchError(.commandFailed, "qacct exited \(accounting.exitStatus): \(problems[0])", target: target,
+                                                    permanent: false)
             }
         }
         report.settle(requested: wanted)
@@ -118,10 +130,12 @@ public final class SGEBackend: BatchBackend {
     // MARK: - Cancel
 
     static let cancelReader = CancelReader(system: .sge, goneMarkers: ["does not exist", "has already been deleted", "already finished"],
-                                           acceptedMarkers: ["has registered the job", "has deleted job", "for deletion"])
+                                           acceptedMarkers: ["has registered the job", "has deleted job", "for deletion"],
+                                           rewrites: [("\" task \"", ".")])
 
     public func cancel(_ ids: [NativeJobID]) async throws(BatchError) -> CancelReport {
-        try await core.cancel(ids.filter { $0.system == .sge }, command: ["qdel"], reader: Self.cancelReader)
+        let ids = ids.filter { $0.system == .sge }
+        return try await core.cancel(ids, command: ["qdel"], reader: Self.cancelReader, plan: try await statusPlan(ids))
     }
 
     // MARK: - Find

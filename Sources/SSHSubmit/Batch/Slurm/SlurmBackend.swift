@@ -113,13 +113,19 @@ public final class SlurmBackend: BatchBackend {
     var sacctBase: [String] { ["sacct", "-X", "-n", "-P", "-o", SlurmLayout.sacctFields] + clusterArgs }
 
     public func status(_ ids: [NativeJobID]) async throws(BatchError) -> StatusReport {
+        try await core.status(statusPlan(ids))
+    }
+
+    func statusPlan(_ ids: [NativeJobID]) -> StatusPlan {
         let wanted = ids.filter { $0.system == .slurm }
-        let r = try await core.helper.run([
+        let (tag, target) = (self.tag, self.target)
+        return StatusPlan(ops: [
             .exec(squeueArgv),
             .absent(reference: 0, present: .firstFieldPipe, runs: .chunks(DriverCore.idsPerCall), argv: sacctBase + ["-j", "@IDS@"],
                     ids: wanted.map(\.text)),
-        ], timeout: core.timeouts.status)
-        return try Self.report(listing: r[0], accounting: r[1], requested: wanted, tag: tag, target: target)
+        ]) { (r) throws(BatchError) in
+            try Self.report(listing: r[0], accounting: r[1], requested: wanted, tag: tag, target: target)
+        }
     }
 
     static func report(listing: HelperOpResult, accounting: HelperOpResult, requested: [NativeJobID], tag: FactoryTag,
@@ -158,7 +164,8 @@ public final class SlurmBackend: BatchBackend {
                                            acceptedMarkers: [])
 
     public func cancel(_ ids: [NativeJobID]) async throws(BatchError) -> CancelReport {
-        try await core.cancel(ids.filter { $0.system == .slurm }, command: ["scancel"] + clusterArgs, reader: Self.cancelReader)
+        let ids = ids.filter { $0.system == .slurm }
+        return try await core.cancel(ids, command: ["scancel"] + clusterArgs, reader: Self.cancelReader, plan: statusPlan(ids))
     }
 
     // MARK: - Find

@@ -208,11 +208,11 @@ public enum SlurmParser {
         guard let root = try? JSONSerialization.jsonObject(with: Data(output)) as? [String: Any] else {
             throw BatchError(.unparsableOutput, "squeue --json output is not a JSON object", permanent: false)
         }
+        if let errors = root["errors"] as? [[String: Any]], !errors.isEmpty {
+            let text = errors.compactMap { $0["description"] as? String ?? $0["error"] as? String }.joined(separator: "; ")
+            throw BatchError(.commandFailed, "squeue --json reported errors: \(text)", permanent: false)
+        }
         guard let jobs = root["jobs"] as? [[String: Any]] else {
-            if let errors = root["errors"] as? [[String: Any]], !errors.isEmpty {
-                let text = errors.compactMap { $0["description"] as? String ?? $0["error"] as? String }.joined(separator: "; ")
-                throw BatchError(.commandFailed, "squeue --json reported errors: \(text)", permanent: false)
-            }
             throw BatchError(.unparsableOutput, "squeue --json output has no 'jobs' list", permanent: false)
         }
         for job in jobs {
@@ -221,6 +221,9 @@ public enum SlurmParser {
             var id = NativeJobID.slurm(UInt64(jobID))
             if let parent = number(job["array_job_id"]), parent > 0, let task = number(job["array_task_id"]) {
                 id = .slurm(UInt64(parent), task: Int64(task))
+            } else if let array = job["array"] as? [String: Any], let parent = number(array["job_id"]), parent > 0,
+                      let task = number(array["task_id"]) {
+                id = .slurm(UInt64(parent), task: Int64(task))  // sacct --json / slurmdbd records
             }
             let name = job["name"] as? String
             var clientID = name.flatMap(ClientID.init)
@@ -239,7 +242,7 @@ public enum SlurmParser {
                 exitCode = number(obj["return_code"])
                 if let sig = (obj["signal"] as? [String: Any]).flatMap({ number($0["id"]) }), sig != 0 { signal = sig }
             }
-            var reason = job["state_reason"] as? String
+            var reason = job["state_reason"] as? String ?? (job["state"] as? [String: Any])?["reason"] as? String
             if reason == "None" { reason = nil }
             var status: JobStatus = Array(stateText.utf8).withUnsafeBytes { self.status(state: $0, reason: reason, exitCode: exitCode, signal: signal) }
             if status.nativeState.isEmpty { status.nativeState = stateText }
