@@ -134,7 +134,8 @@ public struct LocalCommandRunner: CommandRunner {
         } catch {
             // Spawn failures (no such executable, permission) happen before the command could run.
             let text = "\(error)"
-            let spawnFailed = text.contains("spawn") || text.contains("executable") || text.contains("No such file")
+            let lower = text.lowercased()
+            let spawnFailed = ["spawn", "executable", "no such file", "not found", "permission denied"].contains { lower.contains($0) }
             throw SSHError(spawnFailed ? .localSpawn : .internalError, "\(first): \(text)", endpoint: target,
                            retryable: !spawnFailed, commandMayHaveRun: !spawnFailed)
         }

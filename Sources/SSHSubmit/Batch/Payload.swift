@@ -15,8 +15,9 @@ public struct BatchOptions: Sendable, Equatable {
     public var account: String?
     /// SGE parallel environment for `cores` > 1 (`-pe <name> <cores>`).
     public var sgeParallelEnvironment: String?
-    /// Raw options, passed verbatim and in order after ours: each one argument starting with `-` for SLURM, PBS and
-    /// SGE (`--constraint=avx2`, `-l`, `select=1`...), or one `name = value` submit-description line for HTCondor.
+    /// Raw options, passed verbatim and in order after ours: one argument per entry for SLURM (`--constraint=avx2`,
+    /// values attached), PBS and SGE (`-l`, `select=1`: a value follows its option), or one `name = value`
+    /// submit-description line for HTCondor.
     /// Options the driver sets itself (job name, array, output files) are refused.
     public var extra: [String]
 
@@ -48,7 +49,9 @@ public struct BatchOptions: Sendable, Equatable {
         if system == .sge, (cores ?? 1) > 1, sgeParallelEnvironment == nil {
             throw BatchError(.invalidOption, "SGE needs a parallel environment (sgeParallelEnvironment) for cores > 1", permanent: true)
         }
+        var previousWasOption = false
         for option in extra {
+            defer { previousWasOption = option.hasPrefix("-") && !option.contains("=") }
             guard !option.isEmpty, !option.utf8.contains(where: { $0 == 10 || $0 == 13 || $0 == 0 }) else {
                 throw BatchError(.invalidOption, "extra option \(option.debugDescription) is empty or contains a line break", permanent: true)
             }
@@ -64,8 +67,16 @@ public struct BatchOptions: Sendable, Equatable {
                     throw BatchError(.invalidOption, "HTCondor extra option '\(key)' is set by the agent and cannot be overridden", permanent: true)
                 }
             } else {
-                guard option.hasPrefix("-") else {
-                    throw BatchError(.invalidOption, "extra option '\(option)' must start with '-' (one option per entry)", permanent: true)
+                // SLURM values must be attached (`--begin=now+1hour`): a bare word would become sbatch's script name.
+                // PBS and SGE options take their value as the next entry (`-a`, `202701010000`).
+                if !option.hasPrefix("-") {
+                    guard system != .slurm, previousWasOption else {
+                        throw BatchError(.invalidOption, system == .slurm
+                                         ? "extra option '\(option)' must start with '-' (attach values: --name=value)"
+                                         : "extra option '\(option)' must be an option starting with '-' or the value right after one",
+                                         permanent: true)
+                    }
+                    continue
                 }
                 let reserved = system == .slurm ? Self.slurmReserved : system == .pbs ? Self.pbsReserved : Self.sgeReserved
                 let flag = option.split(separator: "=", maxSplits: 1)[0]

@@ -103,6 +103,10 @@ struct TemplateAndOptionTests {
         #expect(throws: BatchError.self) { try BatchOptions(extra: ["--array=1-9"]).validate(for: .slurm) }
         #expect(throws: BatchError.self) { try BatchOptions(extra: ["-J", "x"]).validate(for: .slurm) }
         #expect(throws: BatchError.self) { try BatchOptions(extra: ["constraint"]).validate(for: .slurm) }
+        #expect(throws: BatchError.self) { try BatchOptions(extra: ["--begin", "now"]).validate(for: .slurm) }
+        try BatchOptions(extra: ["-a", "202701010000", "-l", "h_vmem=1G"]).validate(for: .sge)
+        #expect(throws: BatchError.self) { try BatchOptions(extra: ["value", "-a"]).validate(for: .sge) }
+        #expect(throws: BatchError.self) { try BatchOptions(extra: ["-l", "a", "b"]).validate(for: .pbs) }
         #expect(throws: BatchError.self) { try BatchOptions(extra: ["--a\n#SBATCH --b"]).validate(for: .slurm) }
         #expect(throws: BatchError.self) { try BatchOptions(partition: "a b").validate(for: .pbs) }
         #expect(throws: BatchError.self) { try BatchOptions(walltime: .seconds(5)).validate(for: .pbs) }
