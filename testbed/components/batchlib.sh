@@ -7,6 +7,7 @@ TBC_BATCHLIB_LOADED=1
 
 # Files that users (apftest) must read or execute cannot live in $TB_DIR (0700 root), so the batch components
 # keep them here, world-readable: the unpacked PBS wrappers, the condor fake's commands and its spool.
+# shellcheck disable=SC2034  # used by the components that source this file
 TBC_PUB=${APF_TESTBED_PUB_DIR:-/var/lib/apf-testbed}
 
 # tbc_pid PIDFILE EXE: print the PID recorded in PIDFILE if that process is alive (not a zombie) and runs EXE.
@@ -119,6 +120,7 @@ tbc_start_sshd() {
     "$SSHD" -t -f "$conf" || die "sshd -t rejected $conf"
     "$SSHD" -f "$conf" -E "$(sshd_log "$name")" </dev/null >"$(sshd_startlog "$name")" 2>&1 9>&- \
         || die "sshd $name failed to start: $(cat "$(sshd_startlog "$name")")"
+    # shellcheck disable=SC2016  # expanded by eval, inside tbc_wait
     if ! tbc_wait "sshd $name ready" 10 eval 'sshd_pid "$name" && tbc_sshd_probe "$name"'; then
         tail -n 20 "$(sshd_log "$name")" >&2 || true
         die "sshd $name did not become ready"

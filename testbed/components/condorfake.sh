@@ -79,6 +79,7 @@ condorfake_start_schedd() {
         env -i PATH=/usr/bin:/bin HOME="$home" USER="$TB_USER" LOGNAME="$TB_USER" $(condorfake_knobs) \
         /usr/bin/python3 "$py" schedd </dev/null >>"$(condorfake_log)" 2>&1 9>&- &
     echo $! >"$(condorfake_pidfile)"
+    # shellcheck disable=SC2016  # expanded by eval, inside tbc_wait
     tbc_wait "condorfake schedd ready" 10 \
         eval 'condorfake_schedd_pid && runuser -u "$TB_USER" -- "$(condorfake_bin)/condor_q" -af ClusterId' \
         || die "condorfake schedd did not start; see $(condorfake_log)"
