@@ -32,6 +32,7 @@ cap() {
     local name=$1 port=$2 cmd=$3 note=${4:-} rc=0
     remote "$port" "$cmd" >"$DIR/$name.txt" 2>"$DIR/$name.stderr.txt" || rc=$?
     [[ -s $DIR/$name.stderr.txt ]] || rm -f "$DIR/$name.stderr.txt"
+    # shellcheck disable=SC2016  # literal backquotes (Markdown)
     printf '| `%s.txt` | `%s` | %s | %s |\n' "$name" "${cmd//|/\\|}" "$rc" "$note" >>"$DIR/INDEX.md"
     echo "captured $DIR/$name.txt (rc $rc)"
 }
