@@ -47,6 +47,8 @@ condorfake_install() {
     grp=$(id -gn "$TB_USER")
     install -d -m 0755 "$TBC_PUB" "$(condorfake_home)" "$bin"
     install -d -m 0755 -o "$TB_USER" -g "$grp" "$(condorfake_spool)"
+    # The user's uid may have changed since (a re-created apftest): the spool is the user's.
+    chown -R "$TB_USER:$grp" "$(condorfake_spool)"
     tmp=$(mktemp "$bin/.condorfake.XXXXXX")
     sed -e "s|@SPOOL@|$(condorfake_spool)|" "$TB_HOME/components/condorfake.py" >"$tmp"
     chmod 0755 "$tmp"
