@@ -110,7 +110,9 @@ while [ $i -lt $n ]; do
             /^[ \t]*}/ { if (c != "") print c "." p; c = ""; p = "" }' "$d/$ref.out" ;;
         *) echo "apf-helper: unknown PRESENT '$present'" >&2; exit 2 ;;
         esac > "$d/$i.present"
-        awk 'NR == FNR { p[$0] = 1; next } $0 != "" && !($0 in p) && !seen[$0]++' "$d/$i.present" "$d/$i.ids" > "$d/$i.absent"
+        # (getline from a named file, not NR == FNR: an empty listing must not swallow the IDs.)
+        awk -v pf="$d/$i.present" 'BEGIN { while ((getline l < pf) > 0) p[l] = 1 } $0 != "" && !($0 in p) && !seen[$0]++' \
+            "$d/$i.ids" > "$d/$i.absent"
         if [ "$chunk" = each ]; then
             awk '{ m = $0; sub(/[._].*/, "", m); if (!(m in s)) { s[m] = 1; print m } }' "$d/$i.absent" > "$d/$i.runs"
             while IFS= read -r id; do

@@ -60,10 +60,31 @@ struct BatchBed {
         return out
     }
 
-    /// Removes a test's work directory (markers, logs, staged files) on the target.
-    static func cleanUp(_ runner: any CommandRunner, queue: PreparedQueue) async {
-        _ = try? await runner.run(RemoteCommand(["rm", "-rf", "--", queue.workDirectory]))
+    /// Runs `body` with a runner on the sshd at `portKey`; afterwards (also after a failure) removes the work
+    /// directories `body` registered and shuts the pool down.
+    func session<T>(portKey: String = "APF_TB_SSH_PORT", defaultPort: Int = 2222,
+                    _ body: (SSHCommandRunner, WorkDirs) async throws -> T) async throws -> T {
+        let runner = try runner(portKey: portKey, defaultPort: defaultPort)
+        let dirs = WorkDirs()
+        func finish() async {
+            for d in await dirs.all { _ = try? await runner.run(RemoteCommand(["rm", "-rf", "--", d])) }
+            await runner.pool.shutdown(grace: .seconds(5))
+        }
+        do {
+            let r = try await body(runner, dirs)
+            await finish()
+            return r
+        } catch {
+            await finish()
+            throw error
+        }
     }
+}
+
+/// Work directories a test created on its target, removed when its session ends.
+actor WorkDirs {
+    private(set) var all: [String] = []
+    func add(_ queue: PreparedQueue) { all.append(queue.workDirectory) }
 }
 
 /// Every state each pilot was seen in, in order (repeats collapsed), over repeated status polls.

@@ -46,6 +46,18 @@ struct LocalHelperTests {
         #expect(!r[1].stdoutText.contains("2_1,") && !r[1].stdoutText.contains("=1,"))
     }
 
+    /// An empty listing (everything finished and forgotten) sends every requested ID to accounting.
+    @Test func anEmptyListingLeavesEveryIDAbsent() async throws {
+        let helper = RemoteHelper(runner: runner)
+        let r = try await helper.run([
+            .exec(["true"]),
+            .absent(reference: 0, present: .firstFieldPipe, runs: .chunks(100), argv: ["echo", "@IDS@"], ids: ["7_1", "7_2"]),
+            .absent(reference: 0, present: .sgeXML, runs: .each, argv: ["echo", "@ID@"], ids: ["8.1", "8.2"]),
+        ])
+        #expect(r[1].stdoutText == "7_1,7_2\n")
+        #expect(r[2].stdoutText == "8\n")
+    }
+
     @Test func sgeAndCondorListingsAreReadForPresentIDs() async throws {
         let helper = RemoteHelper(runner: runner)
         // printf formats: \n becomes a newline in the shell.
