@@ -37,7 +37,7 @@ struct CapturedSlurmTests {
         #expect((7...20).allSatisfy { r[.slurm(1064, task: Int64($0))]?.status.state == .pending })
         #expect(r[.slurm(1062)]?.status.reason == "JobHeldUser")
         let (semi, _) = try parse("squeue-name-semicolon.txt", SlurmLayout(separator: UInt8(ascii: ";"), fieldCount: 3, id: 0, state: 1, reason: 2))
-        #expect(semi.count == 20 && semi.values.allSatisfy { $0.status.state == .pending })
+        #expect(semi.count == 20 && semi[.slurm(1064, task: 7)]?.status.state == .pending && semi[.slurm(1064, task: 1)]?.status.state == .running)
     }
 
     /// The agent's accounting query uses JobID (array tasks as `1064_N`), not JobIDRaw (their own raw numbers).
