@@ -5,17 +5,44 @@ import Synchronization
 /// Every client ID starts with it, so listings can be narrowed to this factory's own jobs; it is also why IDs fit the
 /// 15-character job-name limit of old PBS servers.
 public struct FactoryTag: Hashable, Sendable, CustomStringConvertible {
-    public let value: String
+    /// The tag's bytes packed little-endian (1-4 bytes): a plain value, so IDs and records stay trivially copyable.
+    let packed: UInt32
+    let length: UInt8
 
     public init(_ value: String) throws(BatchError) {
-        let bytes = Array(value.utf8)
-        guard (1...4).contains(bytes.count), bytes[0] >= UInt8(ascii: "a"), bytes[0] <= UInt8(ascii: "z"),
-              bytes.allSatisfy({ ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) })
-        else {
+        var packed: UInt32 = 0
+        var n = 0
+        var ok = true
+        for c in value.utf8 {
+            let letter = c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")
+            let digit = c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")
+            if n >= 4 || !(letter || (digit && n > 0)) { ok = false; break }
+            packed |= UInt32(c) << (8 * UInt32(n))
+            n += 1
+        }
+        guard ok, n >= 1 else {
             throw BatchError(.invalidOption, "factory tag '\(value)' must be 1-4 characters: a lower-case letter, then lower-case letters or digits",
                              permanent: true)
         }
-        self.value = value
+        self.packed = packed
+        self.length = UInt8(n)
+    }
+
+    /// Builds a tag from packed bytes already checked by the caller.
+    init?(packed: UInt32, length: Int) {
+        guard (1...4).contains(length) else { return nil }
+        for i in 0..<length {
+            let c = UInt8(truncatingIfNeeded: packed >> (8 * UInt32(i)))
+            let letter = c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")
+            let digit = c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")
+            guard letter || (digit && i > 0) else { return nil }
+        }
+        self.packed = packed
+        self.length = UInt8(length)
+    }
+
+    public var value: String {
+        String(decoding: (0..<Int(length)).map { UInt8(truncatingIfNeeded: packed >> (8 * UInt32($0))) }, as: UTF8.self)
     }
 
     public var description: String { value }
@@ -53,8 +80,9 @@ public struct ClientID: Hashable, Comparable, Sendable, CustomStringConvertible 
         self = parsed
     }
 
-    /// Parses bytes without allocating for the common (invalid or valid) case; used by the listing parsers.
-    static func parse(_ bytes: UnsafeRawBufferPointer) -> ClientID? {
+    /// Parses bytes without allocating; `expected` (the caller's own tag) skips building a tag from the bytes.
+    @inline(__always)
+    static func parse(_ bytes: UnsafeRawBufferPointer, expected: FactoryTag? = nil) -> ClientID? {
         let n = bytes.count
         guard n >= 12, n <= 15, bytes[n - 11] == UInt8(ascii: "-") else { return nil }
         var serial: UInt64 = 0
@@ -62,20 +90,27 @@ public struct ClientID: Hashable, Comparable, Sendable, CustomStringConvertible 
             guard let v = decode(bytes[i]) else { return nil }
             serial = serial << 5 | UInt64(v)
         }
-        let tagText = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<(n - 11)]), as: UTF8.self)
-        guard let tag = try? FactoryTag(tagText) else { return nil }
+        let tagLength = n - 11
+        var packed: UInt32 = 0
+        for i in 0..<tagLength { packed |= UInt32(bytes[i]) << (8 * UInt32(i)) }
+        if let expected, expected.packed == packed, Int(expected.length) == tagLength {
+            return ClientID(tag: expected, serial: serial)
+        }
+        guard let tag = FactoryTag(packed: packed, length: tagLength) else { return nil }
         return ClientID(tag: tag, serial: serial)
     }
 
-    private static let decodeTable: [Int8] = {
-        var t = [Int8](repeating: -1, count: 256)
-        for (i, c) in alphabet.enumerated() { t[Int(c)] = Int8(i) }
-        return t
-    }()
-
+    /// Crockford base32, lower case: 0-9, a-h, j, k, m, n, p-t, v-z.
     @inline(__always) static func decode(_ c: UInt8) -> UInt8? {
-        let v = decodeTable[Int(c)]
-        return v < 0 ? nil : UInt8(v)
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c &- UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "h"): return c &- UInt8(ascii: "a") &+ 10
+        case UInt8(ascii: "j"), UInt8(ascii: "k"): return c &- UInt8(ascii: "j") &+ 18
+        case UInt8(ascii: "m"), UInt8(ascii: "n"): return c &- UInt8(ascii: "m") &+ 20
+        case UInt8(ascii: "p")...UInt8(ascii: "t"): return c &- UInt8(ascii: "p") &+ 22
+        case UInt8(ascii: "v")...UInt8(ascii: "z"): return c &- UInt8(ascii: "v") &+ 27
+        default: return nil
+        }
     }
 
     public var description: String {
@@ -104,7 +139,7 @@ public struct ClientID: Hashable, Comparable, Sendable, CustomStringConvertible 
     public var mintedAtUnixSeconds: UInt64 { Self.epochUnixSeconds + (serial >> UInt64(Self.sequenceBits)) }
 
     public static func < (a: ClientID, b: ClientID) -> Bool {
-        a.tag.value == b.tag.value ? a.serial < b.serial : a.tag.value < b.tag.value
+        a.tag == b.tag ? a.serial < b.serial : a.tag.value < b.tag.value
     }
 }
 

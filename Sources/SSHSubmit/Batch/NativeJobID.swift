@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The batch systems the drivers speak.
 public enum BatchSystem: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     case slurm
@@ -22,20 +24,31 @@ public enum BatchSystem: String, Sendable, Hashable, CaseIterable, CustomStringC
 /// - SGE: `123` or array task `123.4`.
 /// - HTCondor: `cluster.proc` (`123.0`); a bare cluster (`123`) means the whole cluster.
 public struct NativeJobID: Hashable, Sendable, CustomStringConvertible, Comparable {
-    public let system: BatchSystem
     /// SLURM job (array job) ID, PBS sequence number, SGE job number, HTCondor cluster.
     public let job: UInt64
-    /// SLURM array task, PBS array index, SGE task, HTCondor proc.
-    public let task: Int64?
-    /// PBS only: the server part as printed (for commands); equality uses its first label.
-    public let server: String?
+    private let rawTask: Int32  // -1: none (tasks, array indices and procs are below 2^31 on every system)
+    /// PBS only: interned server name as printed, and its first label (compared).
+    private let serverKey: UInt32
+    private let serverName: UInt32
+    public let system: BatchSystem  // last: the value packs into 24 bytes
 
     public init(system: BatchSystem, job: UInt64, task: Int64? = nil, server: String? = nil) {
         self.system = system
         self.job = job
-        self.task = task
-        self.server = server.flatMap { $0.isEmpty ? nil : $0 }
+        self.rawTask = task.map { Int32(clamping: max($0, 0)) } ?? -1
+        if let server, !server.isEmpty {
+            serverName = ServerNames.shared.id(server)
+            serverKey = ServerNames.shared.id(String(server.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)[0]))
+        } else {
+            serverName = 0
+            serverKey = 0
+        }
     }
+
+    /// SLURM array task, PBS array index, SGE task, HTCondor proc.
+    public var task: Int64? { rawTask < 0 ? nil : Int64(rawTask) }
+    /// PBS only: the server part as printed (for commands); equality uses its first label.
+    public var server: String? { serverName == 0 ? nil : ServerNames.shared.name(serverName) }
 
     public static func slurm(_ job: UInt64, task: Int64? = nil) -> NativeJobID { .init(system: .slurm, job: job, task: task) }
     public static func sge(_ job: UInt64, task: Int64? = nil) -> NativeJobID { .init(system: .sge, job: job, task: task) }
@@ -60,21 +73,18 @@ public struct NativeJobID: Hashable, Sendable, CustomStringConvertible, Comparab
     /// The same ID without its task (the array job itself).
     public var parent: NativeJobID { NativeJobID(system: system, job: job, task: nil, server: server) }
 
-    var serverKey: Substring? { server.map { $0.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)[0] } }
-
     public static func == (a: NativeJobID, b: NativeJobID) -> Bool {
-        a.system == b.system && a.job == b.job && a.task == b.task && a.serverKey == b.serverKey
+        a.job == b.job && a.rawTask == b.rawTask && a.system == b.system && a.serverKey == b.serverKey
     }
 
     public func hash(into h: inout Hasher) {
         h.combine(job)
-        h.combine(task)
-        h.combine(system)
-        if let k = serverKey { h.combine(k) }
+        h.combine(rawTask)
+        h.combine(serverKey)
     }
 
     public static func < (a: NativeJobID, b: NativeJobID) -> Bool {
-        (a.job, a.task ?? -1) < (b.job, b.task ?? -1)
+        (a.job, a.rawTask) < (b.job, b.rawTask)
     }
 
     // MARK: - Parsing
@@ -114,7 +124,8 @@ public struct NativeJobID: Hashable, Sendable, CustomStringConvertible, Comparab
         let n = b.count
         guard let job = digits(b, &i), job.1 > 0 else { return nil }
         var task: Int64?
-        if i < n, b[i] == UInt8(ascii: "_") {
+        if i == n { return .single(.slurm(job.0)) }
+        if b[i] == UInt8(ascii: "_") {
             i += 1
             if i < n, b[i] == UInt8(ascii: "[") {
                 return parseSlurmRange(b, from: i + 1, job: job.0)
@@ -221,4 +232,23 @@ public struct NativeJobID: Hashable, Sendable, CustomStringConvertible, Comparab
             || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "-") || c == UInt8(ascii: ".")
             || c == UInt8(ascii: "_")
     }
+}
+
+/// PBS server names, interned so that `NativeJobID` stays a plain value. A deployment talks to a handful of servers;
+/// the table only grows with new server names, never with jobs.
+final class ServerNames: Sendable {
+    static let shared = ServerNames()
+    private let table = Mutex<(names: [String], ids: [String: UInt32])>(([""], [:]))
+
+    func id(_ name: String) -> UInt32 {
+        table.withLock { t in
+            if let id = t.ids[name] { return id }
+            let id = UInt32(t.names.count)
+            t.names.append(name)
+            t.ids[name] = id
+            return id
+        }
+    }
+
+    func name(_ id: UInt32) -> String { table.withLock { Int(id) < $0.names.count ? $0.names[Int(id)] : "" } }
 }

@@ -61,85 +61,125 @@ public enum SlurmParser {
 
     public static func parse(_ buf: UnsafeRawBufferPointer, layout: SlurmLayout, tag: FactoryTag?, source: JobRecord.Source,
                              into records: inout [NativeJobID: JobRecord], stats: inout ParseStats) {
+        forEachRow(buf, layout: layout, tag: tag, stats: &stats) { row in
+            if row.isStep, records[row.id] != nil { return }
+            records[row.id] = SlurmListing.record(row, buf, source: source)
+        }
+    }
+
+    /// Parses into compact rows that point into the output (no allocation per row): the fastest form, for very large
+    /// listings. `SlurmListing.record(at:)` gives the same `JobRecord`s as `parse(_:…into:…)`.
+    public static func parseListing(_ output: [UInt8], layout: SlurmLayout, tag: FactoryTag?, source: JobRecord.Source,
+                                    capacity: Int = 0) -> SlurmListing {
+        var rows: [SlurmListing.Row] = []
+        rows.reserveCapacity(capacity)
+        var stats = ParseStats()
+        output.withUnsafeBytes { buf in
+            forEachRow(buf, layout: layout, tag: tag, stats: &stats) { row in
+                if row.isStep, rows.last?.id == row.id { return }
+                rows.append(row)
+            }
+        }
+        return SlurmListing(bytes: output, rows: rows, stats: stats, source: source)
+    }
+
+    @inline(__always)
+    static func forEachRow(_ buf: UnsafeRawBufferPointer, layout: SlurmLayout, tag: FactoryTag?, stats: inout ParseStats,
+                           _ emit: (SlurmListing.Row) -> Void) {
         let n = buf.count
-        var starts = [Int](repeating: 0, count: layout.fieldCount + 2)
-        var ends = [Int](repeating: 0, count: layout.fieldCount + 2)
-        var lineStart = 0
-        var lineNo = 0
-        let sep = layout.separator
-        let lastIndex = layout.fieldCount - 1
-        while lineStart < n {
-            var lineEnd = lineStart
-            while lineEnd < n, buf[lineEnd] != 10 { lineEnd += 1 }
-            defer { lineStart = lineEnd + 1; lineNo += 1 }
-            var end = lineEnd
-            if end > lineStart, buf[end - 1] == 13 { end -= 1 }
-            if lineNo < layout.headerLines || end == lineStart { continue }
-            stats.rows += 1
-            // Split into fields.
-            var count = 0
-            var fieldStart = lineStart
-            var i = lineStart
-            var overflow = false
-            while i < end {
-                if buf[i] == sep, !(layout.lastFieldAbsorbs && count == lastIndex) {
-                    if count > layout.fieldCount { overflow = true; break }
-                    starts[count] = fieldStart
-                    ends[count] = i
+        guard n > 0, let base = buf.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * (layout.fieldCount + 2)) { fields in
+            var lineStart = 0
+            var lineNo = 0
+            let sep = layout.separator
+            let fieldCount = layout.fieldCount
+            let lastIndex = fieldCount - 1
+            let absorbs = layout.lastFieldAbsorbs
+            let lookup = SlurmStateLookup.shared
+            var lastTag = tag
+            @inline(__always) func field(_ k: Int) -> UnsafeRawBufferPointer {
+                UnsafeRawBufferPointer(start: base + fields[2 * k], count: fields[2 * k + 1] - fields[2 * k])
+            }
+            while lineStart < n {
+                // Find the line's end, then its separators (memchr: vectorised in libc).
+                let lineEnd: Int
+                if let nl = memchr(base + lineStart, 10, n - lineStart) {
+                    lineEnd = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+                } else {
+                    lineEnd = n
+                }
+                var count = 0
+                var fieldStart = lineStart
+                var overflow = false
+                while fieldStart <= lineEnd, !(absorbs && count == lastIndex),
+                      let hit = memchr(base + fieldStart, Int32(sep), lineEnd - fieldStart) {
+                    let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    if count >= fieldCount { overflow = true; break }
+                    fields[2 * count] = fieldStart
+                    fields[2 * count + 1] = i
                     count += 1
                     fieldStart = i + 1
                 }
-                i += 1
-            }
-            if !overflow, count <= layout.fieldCount {
-                starts[count] = fieldStart
-                ends[count] = end
-                count += 1
-            } else {
-                overflow = true
-            }
-            if overflow || !(count == layout.fieldCount || (count == layout.fieldCount + 1 && starts[count - 1] == ends[count - 1])) {
-                stats.malformed += 1
-                continue
-            }
-            let idField = UnsafeRawBufferPointer(rebasing: buf[starts[layout.id]..<ends[layout.id]])
-            guard let parsedID = NativeJobID.parseSlurm(idField) else {
-                stats.malformed += 1
-                continue
-            }
-            var clientID: ClientID?
-            if let nameIndex = layout.name {
-                let nameField = UnsafeRawBufferPointer(rebasing: buf[starts[nameIndex]..<ends[nameIndex]])
-                clientID = ClientID.parse(nameField)
-                if let tag, clientID?.tag != tag {
+                var end = lineEnd
+                if end > lineStart, base[end - 1] == 13 { end -= 1 }
+                defer { lineStart = lineEnd + 1; lineNo += 1 }
+                if lineNo < layout.headerLines || end == lineStart { continue }
+                stats.rows += 1
+                if !overflow, count <= fieldCount {
+                    fields[2 * count] = fieldStart
+                    fields[2 * count + 1] = end
+                    count += 1
+                } else {
+                    overflow = true
+                }
+                if overflow || !(count == fieldCount || (count == fieldCount + 1 && fields[2 * (count - 1)] == fields[2 * (count - 1) + 1])) {
+                    stats.malformed += 1
+                    continue
+                }
+                guard let parsedID = NativeJobID.parseSlurm(field(layout.id)) else {
+                    stats.malformed += 1
+                    continue
+                }
+                var clientID: ClientID?
+                if let nameIndex = layout.name {
+                    clientID = ClientID.parse(field(nameIndex), expected: lastTag)
+                    if tag == nil, let c = clientID { lastTag = c.tag }  // names repeat: reuse the tag
+                    if let tag, clientID?.tag != tag {
+                        stats.foreign += 1
+                        continue
+                    }
+                } else if tag != nil {
                     stats.foreign += 1
                     continue
                 }
-            } else if tag != nil {
-                stats.foreign += 1
-                continue
-            }
-            let stateField = UnsafeRawBufferPointer(rebasing: buf[starts[layout.state]..<ends[layout.state]])
-            var exit: (Int?, Int?) = (nil, nil)
-            if let e = layout.exitCode {
-                exit = parseExitCode(UnsafeRawBufferPointer(rebasing: buf[starts[e]..<ends[e]]))
-            }
-            var reason: String?
-            if let r = layout.reason {
-                reason = reasonText(UnsafeRawBufferPointer(rebasing: buf[starts[r]..<ends[r]]))
-            }
-            let status = self.status(state: stateField, reason: reason, exitCode: exit.0, signal: exit.1)
-            switch parsedID {
-            case .single(let id):
-                records[id] = JobRecord(id: id, clientID: taskClientID(clientID, task: id.task), status: status, source: source)
-            case .step(let id):
-                if records[id] == nil {
-                    records[id] = JobRecord(id: id, clientID: taskClientID(clientID, task: id.task), status: status, source: source)
+                // "CANCELLED by <uid>": the state word only.
+                var stateField = field(layout.state)
+                if let space = stateField.firstIndex(of: UInt8(ascii: " ")) { stateField = UnsafeRawBufferPointer(rebasing: stateField[..<space]) }
+                let (mapping, nativeIndex) = lookup.lookup(stateField)
+                var exit: (Int?, Int?) = (nil, nil)
+                if let e = layout.exitCode { exit = parseExitCode(field(e)) }
+                var reason = SlurmListing.TextRef.none
+                if let r = layout.reason {
+                    let f = field(r)
+                    let isNone = f.count == 4 && f[0] == UInt8(ascii: "N") && f[1] == UInt8(ascii: "o") && f[2] == UInt8(ascii: "n")
+                        && f[3] == UInt8(ascii: "e")
+                    if !f.isEmpty, !isNone { reason = .span(fields[2 * r], f.count) }
                 }
-            case .range(let job, let tasks):
-                for t in tasks {
-                    let id = NativeJobID.slurm(job, task: t)
-                    records[id] = JobRecord(id: id, clientID: taskClientID(clientID, task: t), status: status, source: source)
+                let native: SlurmListing.TextRef = nativeIndex.map { .table($0) } ?? .span(fields[2 * layout.state], stateField.count)
+                let (state, ending) = mapping.resolve(exitCode: exit.0)
+                let exitCode = exit.0.map { Int32(clamping: $0) } ?? Int32.min
+                let signal = Int32(clamping: exit.1 ?? 0)
+                switch parsedID {
+                case .single(let id), .step(let id):
+                    var isStep = false
+                    if case .step = parsedID { isStep = true }
+                    emit(SlurmListing.Row(id: id, clientID: taskClientID(clientID, task: id.task), state: state, ending: ending,
+                                          exit: exitCode, signal: signal, native: native, reason: reason, isStep: isStep))
+                case .range(let job, let tasks):
+                    for t in tasks {
+                        emit(SlurmListing.Row(id: .slurm(job, task: t), clientID: taskClientID(clientID, task: t), state: state, ending: ending,
+                                              exit: exitCode, signal: signal, native: native, reason: reason, isStep: false))
+                    }
                 }
             }
         }
@@ -177,13 +217,13 @@ public enum SlurmParser {
 
     /// Maps a state field (`CANCELLED by 1001` counts as `CANCELLED`) through the table.
     static func status(state: UnsafeRawBufferPointer, reason: String?, exitCode: Int?, signal: Int?) -> JobStatus {
-        var len = state.count
-        // "CANCELLED by <uid>": keep the state word only.
-        for i in 0..<len where state[i] == UInt8(ascii: " ") { len = i; break }
-        let word = UnsafeRawBufferPointer(rebasing: state[0..<len])
-        let (mapping, native) = SlurmStateLookup.shared.lookup(word)
+        var word = state
+        if let space = word.firstIndex(of: UInt8(ascii: " ")) { word = UnsafeRawBufferPointer(rebasing: word[..<space]) }
+        let lookup = SlurmStateLookup.shared
+        let (mapping, index) = lookup.lookup(word)
         let (s, ending) = mapping.resolve(exitCode: exitCode)
-        return JobStatus(state: s, nativeState: native, reason: reason, exitCode: exitCode, signal: signal, ending: ending)
+        return JobStatus(state: s, nativeState: index.map(lookup.native) ?? String(decoding: word, as: UTF8.self), reason: reason,
+                         exitCode: exitCode, signal: signal, ending: ending)
     }
 
     // MARK: - sbatch
@@ -284,24 +324,117 @@ final class SlurmStateLookup: Sendable {
         self.mask = size - 1
     }
 
+    /// Length and the first and last 8 bytes, multiplied together: enough to spread the table's names.
     @inline(__always)
     static func hash(_ b: UnsafeRawBufferPointer) -> Int {
-        var h: UInt64 = 14_695_981_039_346_656_037
-        for c in b { h = (h ^ UInt64(c)) &* 1_099_511_628_211 }
-        return Int(truncatingIfNeeded: h ^ (h >> 29))
+        let n = b.count
+        var first: UInt64 = 0
+        var last: UInt64 = 0
+        if n >= 8, let p = b.baseAddress {
+            first = p.loadUnaligned(as: UInt64.self)
+            last = p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+        } else {
+            for i in 0..<n { first |= UInt64(b[i]) << (8 * UInt64(i)) }
+        }
+        let h = (first &* 0x9E37_79B9_7F4A_7C15) ^ (last &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(n)
+        return Int(truncatingIfNeeded: h ^ (h >> 31))
     }
 
-    /// The mapping and the canonical native text; unknown states map to `unknown` with their own text.
+    /// The mapping and the entry's index (its canonical text is `native(index)`); nil index for unknown states.
     @inline(__always)
-    func lookup(_ b: UnsafeRawBufferPointer) -> (StateMapping, String) {
+    func lookup(_ b: UnsafeRawBufferPointer) -> (StateMapping, Int?) {
+        guard !b.isEmpty else { return (StateMapping(.unknown), nil) }
         var h = Self.hash(b) & mask
         while let e = slots[h] {
             if e.bytes.count == b.count, e.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }) {
-                return (e.mapping, e.native)
+                return (e.mapping, h)
             }
             h = (h + 1) & mask
         }
-        return (StateMapping(.unknown), String(decoding: b, as: UTF8.self))
+        return (StateMapping(.unknown), nil)
+    }
+
+    func native(_ index: Int) -> String { slots[index]?.native ?? "" }
+}
+
+/// A parsed SLURM listing: the output bytes and one compact, trivially copyable row per job; texts (native state,
+/// reason) are references into the table or the bytes, turned into strings only when a record is asked for.
+public struct SlurmListing: Sendable {
+    public let bytes: [UInt8]
+    public let rows: [Row]
+    public let stats: ParseStats
+    public let source: JobRecord.Source
+
+    /// A text: none, an entry of the state table, or bytes of the output.
+    struct TextRef: Sendable {
+        var offset: UInt32
+        var length: UInt16
+        var table: UInt16  // 0xFFFF: not a table entry
+        static let none = TextRef(offset: 0, length: 0, table: 0xFFFF)
+        static func table(_ i: Int) -> TextRef { TextRef(offset: 0, length: 0, table: UInt16(i)) }
+        static func span(_ offset: Int, _ length: Int) -> TextRef { TextRef(offset: UInt32(offset), length: UInt16(clamping: length), table: 0xFFFF) }
+    }
+
+    /// One job, trivially copyable (64 bytes).
+    public struct Row: Sendable {
+        public let id: NativeJobID
+        let serial: UInt64
+        let tagPacked: UInt32
+        let exit: Int32  // Int32.min: none
+        let native: TextRef
+        let reason: TextRef
+        let signal: Int16  // 0: none
+        let tagLength: UInt8  // 0: no client ID
+        public let state: PilotState
+        public let ending: JobEnding?
+        let isStep: Bool
+
+        init(id: NativeJobID, clientID: ClientID?, state: PilotState, ending: JobEnding?, exit: Int32, signal: Int32,
+             native: TextRef, reason: TextRef, isStep: Bool) {
+            self.id = id
+            self.serial = clientID?.serial ?? 0
+            self.tagPacked = clientID?.tag.packed ?? 0
+            self.tagLength = clientID?.tag.length ?? 0
+            self.exit = exit
+            self.native = native
+            self.reason = reason
+            self.signal = Int16(clamping: signal)
+            self.state = state
+            self.ending = ending
+            self.isStep = isStep
+        }
+
+        public var exitCode: Int? { exit == Int32.min ? nil : Int(exit) }
+        public var clientID: ClientID? {
+            guard tagLength > 0, let tag = FactoryTag(packed: tagPacked, length: Int(tagLength)) else { return nil }
+            return ClientID(tag: tag, serial: serial)
+        }
+    }
+
+    /// The full record of row `i`.
+    public func record(at i: Int) -> JobRecord {
+        bytes.withUnsafeBytes { Self.record(rows[i], $0, source: source) }
+    }
+
+    /// All rows as records indexed by native ID.
+    public func records() -> [NativeJobID: JobRecord] {
+        var out: [NativeJobID: JobRecord] = [:]
+        out.reserveCapacity(rows.count)
+        bytes.withUnsafeBytes { buf in for r in rows { out[r.id] = Self.record(r, buf, source: source) } }
+        return out
+    }
+
+    static func text(_ ref: TextRef, _ buf: UnsafeRawBufferPointer) -> String? {
+        if ref.table != 0xFFFF { return SlurmStateLookup.shared.native(Int(ref.table)) }
+        if ref.length == 0 { return nil }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: buf[Int(ref.offset)..<Int(ref.offset) + Int(ref.length)]), as: UTF8.self)
+    }
+
+    static func record(_ r: Row, _ buf: UnsafeRawBufferPointer, source: JobRecord.Source) -> JobRecord {
+        JobRecord(id: r.id, clientID: r.clientID,
+                  status: JobStatus(state: r.state, nativeState: text(r.native, buf) ?? "", reason: text(r.reason, buf), exitCode: r.exitCode,
+                                    signal: r.signal == 0 ? nil : Int(r.signal), ending: r.ending),
+                  source: source)
     }
 }
 
