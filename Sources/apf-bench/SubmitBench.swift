@@ -35,7 +35,6 @@ struct SubmitBench: AsyncParsableCommand {
         let identity = SSHIdentity(id: "bench", privateKey: Secret(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: key)))))
         let endpoint = SSHEndpoint(host: "127.0.0.1", port: port, user: user)
         let pool = SSHPool(endpoint: endpoint, identity: identity, knownHostsPath: knownHosts, logger: logger)
-        defer { Task { await pool.shutdown() } }
         let runner = SSHCommandRunner(pool: pool)
         let tag = try FactoryTag("b" + String(UInt32.random(in: 0..<(36 * 36 * 36)), radix: 36))
         let backend = SlurmBackend(runner: runner, tag: tag)
@@ -106,11 +105,12 @@ struct SubmitBench: AsyncParsableCommand {
         let sshPerJob = sshMeasured / Double(max(sshDone, 1)) * Double(n)
         try await cancel(name: names.ssh)
         _ = try? await runner.run(RemoteCommand(["rm", "-rf", "--", queue.workDirectory]))
+        await pool.shutdown()
 
         let oursMedian = median(ours)
         let floorMedian = median(floor)
         print("P2: \(n) pilots into real SLURM 22.05 over SSH (127.0.0.1:\(port)); jobs submitted held and cancelled after each run")
-        print(String(format: "  ours (SlurmBackend.submit, one array, via the helper)   median %.3f s of %d: %@", oursMedian, ours.count,
+        print(String(format: "  ours (SlurmBackend.submit: one array, one exec)       median %.3f s of %d: %@", oursMedian, ours.count,
                      ours.map { String(format: "%.3f", $0) }.joined(separator: " ")))
         print(String(format: "  (a) floor: one sbatch --array=1-%d exec, open connection median %.3f s of %d: %@", n, floorMedian, floor.count,
                      floor.map { String(format: "%.3f", $0) }.joined(separator: " ")))

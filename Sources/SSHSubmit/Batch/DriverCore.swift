@@ -115,6 +115,23 @@ final class DriverCore: Sendable {
         return nil
     }
 
+    /// Runs one command directly (one channel, no helper): for a single submit, whose answer (an ID on the last
+    /// line) is read from the end, so nothing a login shell prints first can be mistaken for it. The exit status is
+    /// the command's own.
+    func direct(_ argv: [String], stdin: [UInt8], timeout: Duration) async throws(BatchError) -> HelperOpResult {
+        let r: ExecResult
+        do throws(SSHError) {
+            r = try await runner.run(RemoteCommand(argv, stdin: stdin, timeout: timeout))
+        } catch {
+            throw BatchError(.transport, "\(argv[0]): \(error.message)", target: target, permanent: false, transport: error)
+        }
+        if let signal = r.exitSignal {
+            throw BatchError(.commandFailed, "\(argv[0]) was killed by SIG\(signal)", target: target, permanent: false,
+                             transport: SSHError(.remoteExit, "killed by SIG\(signal)", retryable: true, commandMayHaveRun: true))
+        }
+        return HelperOpResult(exitStatus: r.exitStatus, stdout: r.stdout, stderr: r.stderr)
+    }
+
     /// Splits pilots into runs of consecutive client IDs (each run can be one array job), at most `maxRun` long.
     static func contiguousRuns(_ pilots: [ClientID], maxRun: Int) -> [[ClientID]] {
         var runs: [[ClientID]] = []

@@ -65,8 +65,7 @@ public final class HTCondorBackend: BatchBackend {
         if let e = core.checkPrepared(queue) { return pilots.map { SubmitResult(clientID: $0, outcome: .failed(e)) } }
         guard !pilots.isEmpty else { return [] }
         do throws(BatchError) {
-            let r = try await core.helper.run([.execStdin(["condor_submit", "-terse"])], stdin: description(pilots, queue: queue),
-                                              timeout: core.timeouts.submit)[0]
+            let r = try await core.direct(["condor_submit", "-terse"], stdin: description(pilots, queue: queue), timeout: core.timeouts.submit)
             if r.exitStatus == 0, let (cluster, procs) = HTCondorParser.parseSubmit(r.stdoutText), procs.count == pilots.count {
                 return zip(pilots, procs).map { SubmitResult(clientID: $0, outcome: .accepted(.htcondor(cluster, $1))) }
             }

@@ -52,7 +52,7 @@ public final class SGEBackend: BatchBackend {
         let argv = qsubArgv(first: run[0], count: run.count, queue: queue)
         let script = Scripts.arrayScript(pilots: run, indexVariable: "SGE_TASK_ID", launcherPath: queue.launcherPath)
         do throws(BatchError) {
-            let r = try await core.helper.run([.execStdin(argv)], stdin: script, timeout: core.timeouts.submit)[0]
+            let r = try await core.direct(argv, stdin: script, timeout: core.timeouts.submit)
             if r.exitStatus == 0, let (job, tasks) = SGEParser.parseQsub(r.stdoutText), let tasks, tasks.count == run.count {
                 return zip(run, tasks).map { SubmitResult(clientID: $0, outcome: .accepted(.sge(job, task: $1))) }
             }

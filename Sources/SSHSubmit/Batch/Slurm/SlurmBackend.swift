@@ -73,7 +73,7 @@ public final class SlurmBackend: BatchBackend {
         let script = Scripts.arrayScript(pilots: run, indexVariable: "SLURM_ARRAY_TASK_ID", launcherPath: queue.launcherPath)
         let outcome: (Int) -> SubmitOutcome
         do throws(BatchError) {
-            let r = try await core.helper.run([.execStdin(argv)], stdin: script, timeout: core.timeouts.submit)[0]
+            let r = try await core.direct(argv, stdin: script, timeout: core.timeouts.submit)
             outcome = Self.classifySbatch(r, target: target)
         } catch {
             let o = DriverCore.transportOutcome(error)
