@@ -93,7 +93,7 @@ struct LocalHelperTests {
 
     /// `prepare` stages the wrapper and launcher; running the launcher shows what a pilot receives.
     @Test func stagedLauncherGivesThePilotItsIdentityArgumentsAndEnvironment() async throws {
-        let wrapper = "#!/bin/sh\nfor a in \"$@\"; do printf 'arg=%s\\n' \"$a\"; done\nenv | grep -E '^(APF_(CLIENT_ID|QUEUE|FACTORY|WORKDIR|CORES|WALLTIME_SECONDS)|PANDA_)=' | sort\n"
+        let wrapper = "#!/bin/sh\nfor a in \"$@\"; do printf 'arg=%s\\n' \"$a\"; done\nenv | grep -E '^(APF_(CLIENT_ID|QUEUE|FACTORY|WORKDIR|CORES|WALLTIME_SECONDS)|PANDA_URL)=' | sort\n"
         let spec = QueueSpec(name: "ANALY_X", factory: "fac'tory", tag: .t("lt"),
                              payload: .wrapper(PilotWrapper(name: "pilot-wrapper", content: Array(wrapper.utf8),
                                                             arguments: ["--queue", "{queue}", "id={client_id}", "$HOME;`x`"],
