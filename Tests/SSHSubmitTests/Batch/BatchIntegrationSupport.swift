@@ -10,10 +10,19 @@ import Testing
 struct BatchBed {
     let tb: Testbed
 
-    static func load() throws -> BatchBed { BatchBed(tb: try Testbed.load()) }
-
-    func require(_ key: String) throws {
-        guard tb.env[key] == "1" else { throw TestbedMissing(message: "testbed env lacks \(key)=1: run `testbed/tb up all` (make test does)") }
+    /// The testbed with `component` up. The testbed is shared by every session on the machine, and a `tb` run from
+    /// another checkout rewrites the env file with the components *it* knows; if the component's key is missing,
+    /// `tb up <component>` (idempotent) from this checkout restores it.
+    static func load(_ component: String) throws -> BatchBed {
+        let keys = ["slurm": "APF_TB_SLURM", "sge": "APF_TB_SGE", "pbs": "APF_TB_PBS", "condorfake": "APF_TB_CONDOR_FAKE"]
+        let key = keys[component]!
+        var tb = try Testbed.load()
+        if tb.env[key] != "1" {
+            try Testbed.tb("up", component)
+            tb = try Testbed.load()
+        }
+        guard tb.env[key] == "1" else { throw TestbedMissing(message: "testbed env lacks \(key)=1 after `tb up \(component)`") }
+        return BatchBed(tb: tb)
     }
 
     /// A runner on the testbed sshd at `portKey` (2222: SLURM and SGE; 2223: PBS wrappers; 2225: the FAKE HTCondor).

@@ -13,8 +13,7 @@ struct HTCondorFakeIntegrationTests {
     let bed: BatchBed
 
     init() throws {
-        bed = try BatchBed.load()
-        try bed.require("APF_TB_CONDOR_FAKE")
+        bed = try BatchBed.load("condorfake")
     }
 
     @Test func pilotsRunAndFinishThroughHistory() async throws {

@@ -12,8 +12,7 @@ import Glibc
 @Suite(.enabled(if: Testbed.enabled), .timeLimit(.minutes(3)))
 struct LocalModeIntegrationTests {
     @Test func slurmPilotsThroughTheLocalRunner() async throws {
-        let bed = try BatchBed.load()
-        try bed.require("APF_TB_SLURM")
+        _ = try BatchBed.load("slurm")  // SLURM up; its client commands run here
         let base = "/tmp/apf-local-mode-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
@@ -63,8 +62,7 @@ struct TargetIsolationTests {
     }
 
     @Test func aHungTargetDelaysNobodyElse() async throws {
-        let bed = try BatchBed.load()
-        try bed.require("APF_TB_SLURM")
+        let bed = try BatchBed.load("slurm")
         let silent = try SilentListener()
         var options = SSHOptions()
         options.connectTimeout = .seconds(3)

@@ -11,8 +11,7 @@ struct PBSIntegrationTests {
     let bed: BatchBed
 
     init() throws {
-        bed = try BatchBed.load()
-        try bed.require("APF_TB_PBS")
+        bed = try BatchBed.load("pbs")
     }
 
     /// 50 pilots, one `qsub` each in one helper round trip: markers written, Q → R → C (done). Torque has no

@@ -10,8 +10,7 @@ struct SGEIntegrationTests {
     let bed: BatchBed
 
     init() throws {
-        bed = try BatchBed.load()
-        try bed.require("APF_TB_SGE")
+        bed = try BatchBed.load("sge")
     }
 
     /// 50 pilots as one array job (`-t 1-50`): markers written, pending → running → done. Finished tasks leave qstat at

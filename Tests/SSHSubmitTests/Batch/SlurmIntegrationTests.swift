@@ -10,8 +10,7 @@ struct SlurmIntegrationTests {
     let bed: BatchBed
 
     init() throws {
-        bed = try BatchBed.load()
-        try bed.require("APF_TB_SLURM")
+        bed = try BatchBed.load("slurm")
     }
 
     /// 50 pilots as one array: each pilot's wrapper writes a marker; every pilot goes forward through pending →
