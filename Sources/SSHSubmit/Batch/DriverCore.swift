@@ -148,6 +148,17 @@ final class DriverCore: Sendable {
         return runs
     }
 
+    /// Submits each run concurrently (separate channels) and returns the results in pilot order.
+    static func inParallel(_ runs: [[ClientID]], _ submit: @escaping @Sendable ([ClientID]) async -> [SubmitResult]) async -> [SubmitResult] {
+        let byRun = await withTaskGroup(of: (Int, [SubmitResult]).self) { group in
+            for (i, run) in runs.enumerated() { group.addTask { (i, await submit(run)) } }
+            var out: [Int: [SubmitResult]] = [:]
+            for await (i, r) in group { out[i] = r }
+            return out
+        }
+        return (0..<runs.count).flatMap { byRun[$0] ?? [] }
+    }
+
     /// Batches of at most `idsPerCall` IDs.
     static func chunks<T>(_ items: [T], size: Int = idsPerCall) -> [[T]] {
         stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }

@@ -39,13 +39,7 @@ public final class SGEBackend: BatchBackend {
     public func submit(_ pilots: [ClientID], to queue: PreparedQueue) async -> [SubmitResult] {
         if let e = core.checkPrepared(queue) { return pilots.map { SubmitResult(clientID: $0, outcome: .failed(e)) } }
         let runs = DriverCore.contiguousRuns(pilots, maxRun: Self.maxArray)
-        let byRun = await withTaskGroup(of: (Int, [SubmitResult]).self) { group in
-            for (i, run) in runs.enumerated() { group.addTask { (i, await self.submitRun(run, queue: queue)) } }
-            var out: [Int: [SubmitResult]] = [:]
-            for await (i, r) in group { out[i] = r }
-            return out
-        }
-        return (0..<runs.count).flatMap { byRun[$0] ?? [] }
+        return await DriverCore.inParallel(runs) { run in await self.submitRun(run, queue: queue) }
     }
 
     private func submitRun(_ run: [ClientID], queue: PreparedQueue) async -> [SubmitResult] {
