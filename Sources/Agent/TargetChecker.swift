@@ -19,7 +19,7 @@ public struct TargetChecker: Sendable {
     static let probed = ["sbatch", "squeue", "sacct", "scancel", "sinfo", "qsub", "qstat", "qdel", "qacct",
                          "condor_submit", "condor_q", "condor_rm", "condor_history", "condor_version"]
 
-    static func required(_ batch: BatchSystem) -> [String] {
+    static func required(_ batch: TargetBatchSystem) -> [String] {
         switch batch {
         case .slurm: ["sbatch", "squeue", "scancel"]
         case .pbs, .sge: ["qsub", "qstat", "qdel"]

@@ -163,7 +163,7 @@ public enum ProfileFile: String, Sendable, CaseIterable {
     case sessionToken = "session-token"
 }
 
-public enum BatchSystem: String, Codable, Sendable, CaseIterable {
+public enum TargetBatchSystem: String, Codable, Sendable, CaseIterable {
     case slurm, pbs, sge, condor, local
 }
 
@@ -187,7 +187,7 @@ public struct Target: Codable, Sendable, Equatable {
     public var host: String?
     public var port: Int
     public var user: String?
-    public var batch: BatchSystem
+    public var batch: TargetBatchSystem
     public var partition: String?
     public var account: String?
     /// The SSH profile used to log in (same tenant).
@@ -197,7 +197,7 @@ public struct Target: Codable, Sendable, Equatable {
     public var limits: TargetLimits
     public var created: Date
 
-    public init(name: String, tenant: String, host: String?, port: Int = 22, user: String?, batch: BatchSystem,
+    public init(name: String, tenant: String, host: String?, port: Int = 22, user: String?, batch: TargetBatchSystem,
                 partition: String? = nil, account: String? = nil, profile: String?, jump: String? = nil,
                 limits: TargetLimits = TargetLimits(), created: Date = Date()) {
         self.name = name

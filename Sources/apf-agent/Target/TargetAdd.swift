@@ -13,7 +13,7 @@ extension TargetCommand {
         @Option(help: "Login node host name or address.") var host: String?
         @Option(help: "SSH port.") var port: Int = 22
         @Option(help: "Remote user.") var user: String?
-        @Option(help: "Batch system: slurm, pbs, sge, condor or local.") var batch: BatchSystem
+        @Option(help: "Batch system: slurm, pbs, sge, condor or local.") var batch: TargetBatchSystem
         @Option(help: "An ssh profile of the same tenant.") var profile: String?
         @Option(help: "Default partition or queue.") var partition: String?
         @Option(help: "Default account or project.") var account: String?

@@ -7,4 +7,4 @@ struct TargetCommand: AsyncParsableCommand {
         subcommands: [Add.self, Trust.self, Check.self, List.self, Show.self, Remove.self])
 }
 
-extension BatchSystem: ExpressibleByArgument {}
+extension TargetBatchSystem: ExpressibleByArgument {}
