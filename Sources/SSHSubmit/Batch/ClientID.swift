@@ -60,11 +60,11 @@ public struct ClientID: Hashable, Comparable, Sendable, CustomStringConvertible 
     /// 50-bit serial; see the type's documentation.
     public let serial: UInt64
 
-    static let serialBits = 50
-    static let maxSerial: UInt64 = (1 << 50) - 1
-    static let sequenceBits = 20
+    static var serialBits: Int { 50 }
+    static var maxSerial: UInt64 { 0x3_FFFF_FFFF_FFFF }  // 2^50 - 1
+    static var sequenceBits: Int { 20 }
     /// 2025-01-01T00:00:00Z.
-    static let epochUnixSeconds: UInt64 = 1_735_689_600
+    static var epochUnixSeconds: UInt64 { 1_735_689_600 }
     static let alphabet: [UInt8] = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)  // Crockford base32, lower case
 
     public init(tag: FactoryTag, serial: UInt64) {

@@ -244,3 +244,38 @@ struct DriverLogicTests {
         #expect(parts.count == 2)
     }
 }
+
+struct SlurmListingTests {
+    /// The compact listing and the indexed records agree, and a name is never reused across different arrays.
+    @Test func listingRowsMatchIndexedRecordsAcrossInterleavedArrays() throws {
+        let m = ClientIDMinter(tag: .t("t1"))
+        let a = m.mint(count: 3)
+        let b = m.mint(count: 2)
+        let text = """
+            10_1|RUNNING|None|\(a[0])
+            11_1|PENDING|Resources|\(b[0])
+            10_2|PENDING|Priority|\(a[0])
+            10_3|CANCELLED by 1001|None|\(a[0])
+            11_2|PENDING|Resources|\(b[0])
+            12|RUNNING|None|someone-else|with|pipes
+            13_[1-2]|PENDING|BeginTime|\(b[0])
+
+            """
+        let listing = SlurmParser.parseListing(Array(text.utf8), layout: .squeue, tag: .t("t1"), source: .queue)
+        #expect(listing.rows.count == 7 && listing.stats.foreign == 1 && listing.stats.malformed == 0)
+        let expected: [NativeJobID: ClientID] = [.slurm(10, task: 1): a[0], .slurm(11, task: 1): b[0], .slurm(10, task: 2): a[1],
+                                                 .slurm(10, task: 3): a[2], .slurm(11, task: 2): b[1], .slurm(13, task: 1): b[0],
+                                                 .slurm(13, task: 2): b[1]]
+        var dict: [NativeJobID: JobRecord] = [:]
+        var stats = ParseStats()
+        SlurmParser.parse(Array(text.utf8), layout: .squeue, tag: .t("t1"), source: .queue, into: &dict, stats: &stats)
+        #expect(dict == listing.records())
+        for i in listing.rows.indices {
+            let r = listing.record(at: i)
+            #expect(expected[r.id] == r.clientID, "\(r)")
+            #expect(dict[r.id] == r)
+        }
+        #expect(dict[.slurm(10, task: 3)]?.status == JobStatus(state: .cancelled, nativeState: "CANCELLED"))
+        #expect(dict[.slurm(10, task: 2)]?.status.reason == "Priority")
+    }
+}

@@ -95,8 +95,9 @@ public enum SlurmParser {
             let fieldCount = layout.fieldCount
             let lastIndex = fieldCount - 1
             let absorbs = layout.lastFieldAbsorbs
-            let lookup = SlurmStateLookup.shared
+            let lookup = SlurmStateLookup.shared.table
             var lastTag = tag
+            var lastName: (length: Int, first: UInt64, last: UInt64, id: ClientID?) = (-1, 0, 0, nil)
             @inline(__always) func field(_ k: Int) -> UnsafeRawBufferPointer {
                 UnsafeRawBufferPointer(start: base + fields[2 * k], count: fields[2 * k + 1] - fields[2 * k])
             }
@@ -142,7 +143,15 @@ public enum SlurmParser {
                 }
                 var clientID: ClientID?
                 if let nameIndex = layout.name {
-                    clientID = ClientID.parse(field(nameIndex), expected: lastTag)
+                    // An array's tasks are listed together under one name: reuse the previous row's parse.
+                    let name = field(nameIndex)
+                    let (nf, nl) = name.count <= 16 ? SlurmStateLookup.words(name) : (0, 0)
+                    if name.count <= 16, name.count == lastName.length, nf == lastName.first, nl == lastName.last {
+                        clientID = lastName.id
+                    } else {
+                        clientID = ClientID.parse(name, expected: lastTag)
+                        lastName = (name.count <= 16 ? name.count : -1, nf, nl, clientID)
+                    }
                     if tag == nil, let c = clientID { lastTag = c.tag }  // names repeat: reuse the tag
                     if let tag, clientID?.tag != tag {
                         stats.foreign += 1
@@ -302,59 +311,72 @@ public enum SlurmParser {
 final class SlurmStateLookup: Sendable {
     static let shared = SlurmStateLookup()
 
-    private struct Entry: Sendable {
-        let bytes: [UInt8]
-        let mapping: StateMapping
-        let native: String
+    /// The probe table as plain values (no reference counting per lookup): names of at most 16 bytes are compared
+    /// exactly by their length and first and last 8 bytes (which then cover every byte).
+    struct Table: Sendable {
+        let length: [UInt8]  // 0: empty slot
+        let first: [UInt64]
+        let last: [UInt64]
+        let mapping: [StateMapping]
+        let mask: Int
+
+        @inline(__always)
+        func lookup(_ b: UnsafeRawBufferPointer) -> (StateMapping, Int?) {
+            let n = b.count
+            guard n > 0, n <= 16 else { return (StateMapping(.unknown), nil) }
+            let (f, l) = SlurmStateLookup.words(b)
+            var h = SlurmStateLookup.hash(f, l, n) & mask
+            while length[h] != 0 {
+                if Int(length[h]) == n, first[h] == f, last[h] == l { return (mapping[h], h) }
+                h = (h + 1) & mask
+            }
+            return (StateMapping(.unknown), nil)
+        }
     }
-    // Open addressing over a small power-of-two table, keyed by length and the first bytes.
-    private let slots: [Entry?]
-    private let mask: Int
+
+    let table: Table
+    private let natives: [String]
 
     init() {
         let size = 128
-        var slots = [Entry?](repeating: nil, count: size)
-        for (name, mapping) in StateTables.slurm {
+        var length = [UInt8](repeating: 0, count: size)
+        var first = [UInt64](repeating: 0, count: size)
+        var last = [UInt64](repeating: 0, count: size)
+        var mapping = [StateMapping](repeating: StateMapping(.unknown), count: size)
+        var natives = [String](repeating: "", count: size)
+        for (name, m) in StateTables.slurm {
             let bytes = Array(name.utf8)
-            var h = bytes.withUnsafeBytes { Self.hash($0) } & (size - 1)
-            while slots[h] != nil { h = (h + 1) & (size - 1) }
-            slots[h] = Entry(bytes: bytes, mapping: mapping, native: name)
+            precondition(!bytes.isEmpty && bytes.count <= 16, "SLURM state names fit the lookup table")
+            let (f, l) = bytes.withUnsafeBytes { Self.words($0) }
+            var h = Self.hash(f, l, bytes.count) & (size - 1)
+            while length[h] != 0 { h = (h + 1) & (size - 1) }
+            (length[h], first[h], last[h], mapping[h], natives[h]) = (UInt8(bytes.count), f, l, m, name)
         }
-        self.slots = slots
-        self.mask = size - 1
+        table = Table(length: length, first: first, last: last, mapping: mapping, mask: size - 1)
+        self.natives = natives
     }
 
-    /// Length and the first and last 8 bytes, multiplied together: enough to spread the table's names.
+    /// The first and last 8 bytes (zero-padded below 8).
     @inline(__always)
-    static func hash(_ b: UnsafeRawBufferPointer) -> Int {
+    static func words(_ b: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
         let n = b.count
-        var first: UInt64 = 0
-        var last: UInt64 = 0
         if n >= 8, let p = b.baseAddress {
-            first = p.loadUnaligned(as: UInt64.self)
-            last = p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
-        } else {
-            for i in 0..<n { first |= UInt64(b[i]) << (8 * UInt64(i)) }
+            return (p.loadUnaligned(as: UInt64.self), p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self))
         }
+        var first: UInt64 = 0
+        for i in 0..<n { first |= UInt64(b[i]) << (8 * UInt64(i)) }
+        return (first, 0)
+    }
+
+    @inline(__always)
+    static func hash(_ first: UInt64, _ last: UInt64, _ n: Int) -> Int {
         let h = (first &* 0x9E37_79B9_7F4A_7C15) ^ (last &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(n)
         return Int(truncatingIfNeeded: h ^ (h >> 31))
     }
 
-    /// The mapping and the entry's index (its canonical text is `native(index)`); nil index for unknown states.
-    @inline(__always)
-    func lookup(_ b: UnsafeRawBufferPointer) -> (StateMapping, Int?) {
-        guard !b.isEmpty else { return (StateMapping(.unknown), nil) }
-        var h = Self.hash(b) & mask
-        while let e = slots[h] {
-            if e.bytes.count == b.count, e.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }) {
-                return (e.mapping, h)
-            }
-            h = (h + 1) & mask
-        }
-        return (StateMapping(.unknown), nil)
-    }
+    func lookup(_ b: UnsafeRawBufferPointer) -> (StateMapping, Int?) { table.lookup(b) }
 
-    func native(_ index: Int) -> String { slots[index]?.native ?? "" }
+    func native(_ index: Int) -> String { natives[index] }
 }
 
 /// A parsed SLURM listing: the output bytes and one compact, trivially copyable row per job; texts (native state,
