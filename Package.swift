@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2"),  // batch drivers' local mode
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),  // the daemon (issue 7)
     ],
     targets: [
         .systemLibrary(
@@ -54,6 +55,7 @@ let package = Package(
                 "AuthProfiles", "SSHSubmit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         .executableTarget(
@@ -62,16 +64,23 @@ let package = Package(
                 "Agent", "AuthProfiles", "SSHSubmit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "apf-bench",
-            dependencies: ["Agent", "SSHSubmit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Agent", "SSHSubmit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "AuthProfiles", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Agent", "AuthProfiles", "SSHSubmit", .product(name: "GRDB", package: "GRDB.swift")],
             resources: [.copy("Fixtures")],
+            swiftSettings: strict),
+        // End-to-end tests of the agent (issue 7): the real apf-agent daemon against the testbed's SLURM and SGE.
+        .testTarget(
+            name: "AgentIntegrationTests",
+            dependencies: ["Agent", "AuthProfiles", "SSHSubmit", "apf-agent", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         .testTarget(
             name: "SSHSubmitTests",

@@ -54,10 +54,35 @@ public struct QueueConfig: Sendable {
     public var retire: RetirePolicy
     public var monitorSections: [String]
     public var keepLogDays: Int?
+    /// apf-agent's `pilot.*` keys: batch options and the remote work directory.
+    public var pilot: PilotSettings = PilotSettings()
+    /// Local mode only: the `target` key, naming a target of batch `local` (tenancy and limits); nil = the implicit
+    /// `local:<batch>` target.
+    public var localTarget: String?
     public var errorCount: Int
 
     /// False when the queue has an error: it is listed, but never started.
     public var isUsable: Bool { errorCount == 0 }
+}
+
+/// apf-agent's per-queue pilot options (`pilot.*`). Unset values fall back to the target's defaults (partition,
+/// account) or the batch system's.
+public struct PilotSettings: Sendable, Hashable {
+    /// `pilot.walltime`, seconds.
+    public var walltime: Int?
+    public var cores: Int?
+    /// `pilot.memory`, MiB.
+    public var memoryMB: Int?
+    public var partition: String?
+    public var account: String?
+    /// `pilot.sge_pe`: the SGE parallel environment for multi-core pilots.
+    public var sgeParallelEnvironment: String?
+    /// `pilot.extra`: raw batch options, split like a shell line (never run by a shell).
+    public var extra: [String] = []
+    /// `pilot.workdir`: the remote work directory (relative to the home directory); nil = `.apf-agent/work/<queue>`.
+    public var workDirectory: String?
+
+    public init() {}
 }
 
 /// Where a queue's demand comes from (`wmsstatusplugin`).
@@ -181,6 +206,8 @@ public struct FactoryConfig: Sendable {
     /// Default tenant for queues and profiles that do not name one.
     public var tenant: String
     public var journalPath: String?
+    /// `tag`: the client-ID tag of this factory's pilots (1-4 characters; `apf`).
+    public var clientTag: String = "apf"
     public var baseLogDir: String?
     public var baseLogDirURL: String?
     public var maxPerFactory: Int?

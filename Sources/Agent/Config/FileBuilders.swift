@@ -24,6 +24,19 @@ enum FileBuilders {
                 config.cycles = r.int("cycles")
                 config.tenant = r.string("tenant") ?? "default"
                 config.journalPath = r.string("journal")
+                if let tag = r.string("tag") {
+                    if tag.count <= 4, let first = tag.first, first.isASCII, first.isLowercase,
+                        tag.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) })
+                    {
+                        config.clientTag = tag
+                    } else {
+                        diags.append(
+                            ConfigDiagnostic(
+                                .error, .badName, at: r.location("tag"), section: "Factory", key: "tag", value: tag,
+                                "tag '\(tag)' must be 1-4 characters: a lower-case letter, then lower-case letters or digits (it starts every pilot's client ID)"
+                            ))
+                    }
+                }
                 config.baseLogDir = r.string("baseLogDir")
                 config.baseLogDirURL = r.string("baseLogDirUrl")
                 config.maxPerFactory = r.int("maxperfactory.maximum")

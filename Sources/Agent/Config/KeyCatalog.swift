@@ -99,6 +99,15 @@ enum KeyCatalog {
         "wmsstatus.batch.constraint": .string,
         "wmsstatus.batch.sleep": .int(min: 1),
         "wmsstatus.batch.maxage": .int(min: 1),
+        // apf-agent's pilot options (the agent runtime, issue 7).
+        "pilot.walltime": .int(min: 60),
+        "pilot.cores": .int(min: 1, max: 4096),
+        "pilot.memory": .int(min: 1),
+        "pilot.partition": .name,
+        "pilot.account": .name,
+        "pilot.sge_pe": .name,
+        "pilot.extra": .string,
+        "pilot.workdir": .string,
     ]
 
     static let queueIgnored: [String: String] = [
@@ -218,6 +227,7 @@ enum KeyCatalog {
         // apf-agent's own keys.
         "tenant": .name,
         "journal": .string,
+        "tag": .name,
         "wmsstatus.panda.url": .string,
         "wmsstatus.panda.sitespecs": .bool,
         "wmsstatus.panda.timeout": .int(min: 1),

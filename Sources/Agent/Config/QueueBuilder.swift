@@ -61,8 +61,12 @@ struct QueueBuilder {
             submit: submit,
             executable: r.string("executable"), arguments: r.string("executable.arguments"), environ: environ,
             extraAttributes: extra, retire: retire, monitorSections: monitorSections,
-            keepLogDays: r.int("cleanlogs.keepdays"), errorCount: ctx.diagnostics.filter(\.isError).count)
-        return Output(queue: queue, diagnostics: ctx.diagnostics)
+            keepLogDays: r.int("cleanlogs.keepdays"), errorCount: 0)
+        var built = queue
+        built.pilot = pilotSettings(&ctx)
+        if case .local? = submit { built.localTarget = r.string("target") }
+        built.errorCount = ctx.diagnostics.filter(\.isError).count
+        return Output(queue: built, diagnostics: ctx.diagnostics)
     }
 
     // MARK: - Plugins
@@ -534,6 +538,39 @@ struct QueueBuilder {
         if let idle = r.int("retire.idle_after"), idle > 0 { policy.idleAfter = idle }
         policy.maxPerCycle = r.int("retire.max_per_cycle")
         return policy
+    }
+
+    // MARK: - Pilot options
+
+    /// `pilot.*`; APF's `+maxMemory`, `+xcount` and `+maxWallTime` (minutes) Condor attributes fill memory, cores and
+    /// walltime when the `pilot.*` key is not set, so VC3 and Agis-style queues keep their resource requests.
+    private func pilotSettings(_ ctx: inout Context) -> PilotSettings {
+        let r = ctx.reader
+        var p = PilotSettings()
+        p.walltime = r.int("pilot.walltime")
+        p.cores = r.int("pilot.cores")
+        p.memoryMB = r.int("pilot.memory")
+        p.partition = r.string("pilot.partition")
+        p.account = r.string("pilot.account")
+        p.sgeParallelEnvironment = r.string("pilot.sge_pe")
+        p.workDirectory = r.string("pilot.workdir")
+        if let extra = r.string("pilot.extra") {
+            if let argv = ArgvSplitter.split(extra) {
+                p.extra = argv
+            } else {
+                ctx.error("pilot.extra", .syntax, "'pilot.extra' has an unbalanced quote (it is split into words, not run by a shell)")
+            }
+        }
+        for e in r.section.entries where e.key.hasPrefix("batchsubmit.") && e.key.contains(".condor_attributes.") {
+            guard let v = e.value, let n = Int(String(v.filter { $0 != " " && $0 != "\t" })) else { continue }
+            switch e.key.split(separator: ".").last.map(String.init) {
+            case "+maxMemory"?, "request_memory"?: p.memoryMB = p.memoryMB ?? n
+            case "+xcount"?, "request_cpus"?: p.cores = p.cores ?? n
+            case "+maxWallTime"?: p.walltime = p.walltime ?? n * 60
+            default: break
+            }
+        }
+        return p
     }
 
     // MARK: - Diagnostics

@@ -134,13 +134,39 @@ public struct AgentStore: Sendable {
             try db.create(index: "event_queue_at", on: "event", columns: ["queue", "at"])
             try db.create(index: "event_pilotID", on: "event", columns: ["pilotID"])
         }
+        // The agent runtime (issue 7): transient submit failures wait for a retry; queue enable/disable overrides
+        // written by the CLI; target health, so `apf-agent status` can show a target backing off.
+        m.registerMigration("0002-runtime") { db in
+            try db.alter(table: "pilot") { t in t.add(column: "retryAt", .datetime) }
+            try db.create(table: "queueControl") { t in
+                t.primaryKey("queue", .text)
+                t.column("enabled", .boolean).notNull()
+                t.column("updatedAt", .datetime).notNull()
+                t.column("note", .text)
+            }
+            try db.create(table: "targetHealth") { t in
+                t.primaryKey("target", .text)
+                t.column("state", .text).notNull()
+                t.column("reason", .text)
+                t.column("failures", .integer).notNull().defaults(to: 0)
+                t.column("nextTryAt", .datetime)
+                t.column("accounting", .text)
+                t.column("lastPollAt", .datetime)
+                t.column("updatedAt", .datetime).notNull()
+            }
+            try db.create(table: "factoryState") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+                t.column("updatedAt", .datetime).notNull()
+            }
+        }
         return m
     }
 
     /// The migrations this binary knows, in order.
     public static var schemaVersions: [String] { migrator.migrations }
 
-    private func write<T>(_ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {
+    func write<T>(_ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {
         do {
             return try writer.write(body)
         } catch let e as StoreError {
@@ -152,7 +178,7 @@ public struct AgentStore: Sendable {
         }
     }
 
-    private func read<T>(_ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {
+    func read<T>(_ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {
         do {
             return try writer.read(body)
         } catch {
@@ -354,7 +380,7 @@ public struct AgentStore: Sendable {
                 try PilotRecord.filter(Column("queue") == queue)
                     .filter(states.map(\.rawValue).contains(Column("state")))
                     .filter(Column("cancelRequestedAt") == nil)
-                    .order(order == .newest ? time.desc : time.asc, Column("id"))
+                    .order(order == .newest ? time.desc : time.asc, order == .newest ? Column("id").desc : Column("id").asc)
                     .limit(n).fetchAll(db)
             }
             var out = try fetch([.pending, .held], limit)

@@ -25,6 +25,9 @@ public struct PilotRecord: Sendable, Hashable, Codable, FetchableRecord, Persist
     public var attempts: Int
     /// Set when apf-agent decided to cancel; cancels are re-issued until a terminal state is seen.
     public var cancelRequestedAt: Date?
+    /// A `submitting` intent whose last attempt certainly did not queue it (a transient rejection): submit it again
+    /// (same client ID) after this time. Nil for an intent in doubt.
+    public var retryAt: Date? = nil
 }
 
 /// What to submit: one row per pilot, minted before any remote call.

@@ -18,19 +18,19 @@ struct JournalSchemaTests {
         _ = try AgentStore(db)
         _ = try AgentStore(db)  // a second open applies nothing and succeeds
         let tables = try db.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") }
-        #expect(Set(tables).isSuperset(of: ["pilot", "queueCycle", "event", "grdb_migrations"]))
-        #expect(AgentStore.schemaVersions == ["0001-journal"])
+        #expect(Set(tables).isSuperset(of: ["pilot", "queueCycle", "event", "grdb_migrations", "queueControl", "targetHealth", "factoryState"]))
+        #expect(AgentStore.schemaVersions == ["0001-journal", "0002-runtime"])
     }
 
     @Test func refusesAJournalWrittenByANewerVersion() throws {
         let db = try DatabaseQueue()
         _ = try AgentStore(db)
-        try db.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('0002-from-the-future')") }
+        try db.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('0099-from-the-future')") }
         #expect(throws: StoreError(.schemaTooNew, "")) { try AgentStore(db) }
         do {
             _ = try AgentStore(db)
         } catch {
-            #expect(error.message.contains("0002-from-the-future"))
+            #expect(error.message.contains("0099-from-the-future"))
         }
     }
 
