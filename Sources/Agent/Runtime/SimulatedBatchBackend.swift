@@ -22,6 +22,8 @@ public final class SimulatedBatchBackend: BatchBackend {
         public var accounting = true
         /// Pending jobs cancelled vanish from listing and accounting at once (SLURM array tasks do).
         public var cancelledPendingVanish = false
+        /// Cancels are accepted but have no effect (a scheduler that is slow to act on them).
+        public var ignoreCancels = false
         /// Ended jobs leave accounting after this long (keeps long simulations small).
         public var accountingRetention: Duration = .seconds(86_400)
         public init() {}
@@ -264,6 +266,10 @@ public final class SimulatedBatchBackend: BatchBackend {
             for id in ids {
                 guard var j = s.jobs[id], j.endedAt == nil else {
                     r.alreadyGone.insert(id)
+                    continue
+                }
+                if s.behavior.ignoreCancels {
+                    r.requested.insert(id)
                     continue
                 }
                 let wasPending = j.startedAt == nil
