@@ -13,13 +13,13 @@ struct APFAgentCommand: AsyncParsableCommand {
         abstract: "A multi-tenant pilot factory that keeps pilots running on remote clusters over SSH.",
         version: APFAgent.version,
         subcommands: [TenantCommand.self, ProfileCommand.self, TargetCommand.self, ConfigCommand.self, SchedCommand.self,
-                      SSHCommand.self])
+                      QueueCommand.self, RunCommand.self, StatusCommand.self, SSHCommand.self])
 
     /// Runs the command and maps errors to exit codes: 2 for bad input (usage errors, invalid files or names,
     /// duplicates, cross-tenant references), 1 for failures (a check that failed, an unreachable host).
     static func main() async {
         umask(0o077)
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        LoggingSystem.bootstrap { LogfmtHandler(label: $0) }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -286,7 +286,6 @@ public final class Factory: Service, Sendable {
     public func reload(_ config: AgentConfig) -> Result<(started: [String], stopped: [String], changed: [String]), FactoryError> {
         guard config.isValid else {
             let e = Self.invalid(config)
-            logger.error("configuration refused; keeping the last good one", metadata: ["error": "\(e)"])
             hub.emit(.configRejected(reason: e.message))
             try? journal.setFactoryState(["config.last-error": e.message], at: environment.clock.now())
             return .failure(e)
