@@ -1,6 +1,6 @@
 # apf-agent: the two commands a new user needs are `make demo` and `make test`.
 SHELL := /bin/bash
-.PHONY: build test demo bench-ssh testbed-up testbed-down
+.PHONY: build test demo bench-ssh bench-submit testbed-up testbed-down
 
 build:
 	bash scripts/swift.sh build
@@ -16,6 +16,11 @@ demo:
 ## P1: pooled libssh2 channels vs OpenSSH ControlMaster vs one ssh per command (not a test).
 bench-ssh:
 	bash scripts/bench.sh ssh
+
+## P2: 1,000 pilots into the testbed's real SLURM over SSH vs the floor, a per-job loop and one ssh per job;
+## P3: parsing 100,000 squeue and sacct lines (not tests).
+bench-submit:
+	bash scripts/bench.sh submit
 
 testbed-up:
 	testbed/tb install all && testbed/tb up all

@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# make bench-*: release build, testbed up, one benchmark; stops the testbed if it started it.
+# make bench-*: release build, the testbed components the benchmark needs, one benchmark; afterwards stops only the
+# components this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${1:?usage: bench.sh ssh}
-testbed/tb install ssh
-if ! testbed/tb status ssh >/dev/null 2>&1; then
-    trap 'testbed/tb down ssh' EXIT
-    testbed/tb up ssh
-fi
+what=${1:?usage: bench.sh ssh|submit [apf-bench options]}
+case $what in
+    ssh) components=(ssh) ;;
+    submit) components=(ssh slurm) ;;
+    *) echo "bench.sh: unknown benchmark '$what' (ssh|submit)" >&2; exit 2 ;;
+esac
+started=()
+stop_started() {
+    local i
+    for ((i = ${#started[@]} - 1; i >= 0; i--)); do testbed/tb down "${started[i]}"; done
+}
+trap stop_started EXIT
+for c in "${components[@]}"; do
+    testbed/tb install "$c"
+    if ! testbed/tb status "$c" >/dev/null 2>&1; then
+        testbed/tb up "$c"
+        started+=("$c")
+    fi
+done
 bash scripts/swift.sh build -c release --product apf-bench
 .build/release/apf-bench "$what" "${@:2}"
