@@ -99,6 +99,9 @@ actor WorkDirs {
 /// Every state each pilot was seen in, in order (repeats collapsed), over repeated status polls.
 struct StateHistory {
     var seen: [NativeJobID: [PilotState]] = [:]
+    /// The latest record of each pilot, kept when a later poll no longer finds it (as the agent core keeps the last
+    /// state it saw, LESSONS §16).
+    var lastRecord: [NativeJobID: JobRecord] = [:]
     var notFoundPolls: [NativeJobID: Int] = [:]
     var last: StatusReport?
     var polls = 0
@@ -110,6 +113,7 @@ struct StateHistory {
             switch report.observation(id) {
             case .seen(let r):
                 if seen[id]?.last != r.status.state { seen[id, default: []].append(r.status.state) }
+                lastRecord[id] = r
             case .notFound: notFoundPolls[id, default: 0] += 1
             case .unresolved, .notAsked: break
             }
@@ -123,6 +127,9 @@ struct StateHistory {
         seen.values.allSatisfy { states in zip(states, states.dropFirst()).allSatisfy { (Self.rank[$0] ?? 9) <= (Self.rank[$1] ?? -1) } }
     }
 
+    /// Every pilot has been seen in a terminal state at some poll.
+    func allSeenTerminal(_ ids: [NativeJobID]) -> Bool { ids.allSatisfy { seen[$0]?.last?.isTerminal == true } }
+
     func count(through states: [PilotState]) -> Int {
         seen.values.filter { s in states.allSatisfy(s.contains) }.count
     }
@@ -131,13 +138,13 @@ struct StateHistory {
 extension BatchBackend {
     /// Polls `status(ids)` every `interval` until `done` holds or `timeout` passes; records every observation.
     func poll(_ ids: [NativeJobID], every interval: Duration = .milliseconds(500), timeout: Duration,
-              until done: (StatusReport) -> Bool) async throws -> StateHistory {
+              until done: (StatusReport, StateHistory) -> Bool) async throws -> StateHistory {
         var history = StateHistory()
         let deadline = ContinuousClock.now + timeout
         while true {
             let report = try await status(ids)
             history.record(report, ids: ids)
-            if done(report) { return history }
+            if done(report, history) { return history }
             guard ContinuousClock.now < deadline else {
                 Issue.record("\(system) on \(target): condition not reached within \(timeout) after \(history.polls) polls")
                 return history

@@ -27,7 +27,7 @@ struct HTCondorFakeIntegrationTests {
             try #require(ids.count == 12)
             #expect(Set(ids.map(\.job)).count == 1 && ids.map { $0.task! } == Array(0..<12), "one cluster, procs 0..11")
 
-            let history = try await backend.poll(ids, timeout: .seconds(90)) { r in ids.allSatisfy { r[$0]?.state.isTerminal == true } }
+            let history = try await backend.poll(ids, timeout: .seconds(90)) { r, _ in ids.allSatisfy { r[$0]?.state.isTerminal == true } }
             let final = try #require(history.last)
             for (pilot, id) in zip(pilots, ids) {
                 let rec = try #require(final.records[id])
@@ -62,7 +62,7 @@ struct HTCondorFakeIntegrationTests {
 
             let first = try await backend.cancel(ids)
             #expect(first.requested == Set(ids) && first.failed.isEmpty, "\(first.failed)")
-            let after = try await backend.poll(ids, timeout: .seconds(30)) { r in ids.allSatisfy { r[$0]?.state == .cancelled } }
+            let after = try await backend.poll(ids, timeout: .seconds(30)) { r, _ in ids.allSatisfy { r[$0]?.state == .cancelled } }
             #expect(after.seen.values.allSatisfy { !$0.contains(.running) })
 
             let second = try await backend.cancel(ids)

@@ -24,7 +24,7 @@ struct LocalModeIntegrationTests {
         let pilots = ClientIDMinter(tag: tag).mint(count: 5)
         let ids = acceptedIDs(await backend.submit(pilots, to: queue))
         try #require(ids.count == 5)
-        let history = try await backend.poll(ids, timeout: .seconds(90)) { r in ids.allSatisfy { r[$0]?.state == .done } }
+        let history = try await backend.poll(ids, timeout: .seconds(90)) { r, _ in ids.allSatisfy { r[$0]?.state == .done } }
         #expect(history.forwardOnly)
         let markers = try await BatchBed.markers(runner, queue: queue)
         #expect(Set(markers.keys) == Set(pilots))

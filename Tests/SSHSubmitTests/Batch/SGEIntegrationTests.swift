@@ -30,7 +30,7 @@ struct SGEIntegrationTests {
             #expect(ids.map { $0.task! } == Array(1...50))
 
             let start = ContinuousClock.now
-            let history = try await backend.poll(ids, timeout: .seconds(180)) { r in ids.allSatisfy { r[$0]?.state.isTerminal == true } }
+            let history = try await backend.poll(ids, timeout: .seconds(180)) { r, _ in ids.allSatisfy { r[$0]?.state.isTerminal == true } }
             print("SGE: 50 pilots finished \(ContinuousClock.now - start) after submission; \(history.polls) polls; "
                   + "\(history.notFoundPolls.values.reduce(0, +)) not-found observations between qstat and qacct")
             let final = try #require(history.last)
@@ -71,7 +71,7 @@ struct SGEIntegrationTests {
             let first = try await backend.cancel(ids)
             #expect(first.requested == Set(ids) && first.failed.isEmpty && first.alreadyGone.isEmpty, "\(first.failed)")
 
-            let after = try await backend.poll(ids, timeout: .seconds(30)) { r in ids.allSatisfy { r.observation($0) == .notFound } }
+            let after = try await backend.poll(ids, timeout: .seconds(30)) { r, _ in ids.allSatisfy { r.observation($0) == .notFound } }
             #expect(after.seen.values.allSatisfy { !$0.contains(.running) })
 
             let second = try await backend.cancel(ids)

@@ -31,7 +31,7 @@ struct SlurmIntegrationTests {
             #expect(ids.map { $0.task! } == Array(1...50))
 
             let runStart = ContinuousClock.now
-            let history = try await backend.poll(ids, timeout: .seconds(150)) { r in ids.allSatisfy { r[$0]?.state.isTerminal == true } }
+            let history = try await backend.poll(ids, timeout: .seconds(150)) { r, _ in ids.allSatisfy { r[$0]?.state.isTerminal == true } }
             print("SLURM: 50 pilots finished \(ContinuousClock.now - runStart) after submission; \(history.polls) polls")
             let final = try #require(history.last)
             for (pilot, id) in zip(pilots, ids) {
@@ -49,7 +49,7 @@ struct SlurmIntegrationTests {
 
             // squeue forgets finished jobs after MinJobAge; the driver then answers from sacct, still done.
             let forgetStart = ContinuousClock.now
-            let forgotten = try await backend.poll(ids, every: .seconds(3), timeout: .seconds(180)) { r in
+            let forgotten = try await backend.poll(ids, every: .seconds(3), timeout: .seconds(180)) { r, _ in
                 ids.allSatisfy { r.records[$0]?.source == .accounting }
             }
             let after = try #require(forgotten.last)
@@ -86,7 +86,7 @@ struct SlurmIntegrationTests {
             #expect(first.requested == Set(ids) && first.failed.isEmpty && first.alreadyGone.isEmpty)
 
             // Pending array tasks cancelled vanish from squeue and sacct alike: cancelled or not found, never running.
-            let after = try await backend.poll(ids, timeout: .seconds(30)) { r in
+            let after = try await backend.poll(ids, timeout: .seconds(30)) { r, _ in
                 ids.allSatisfy { id in r[id]?.state == .cancelled || r.observation(id) == .notFound }
             }
             #expect(after.seen.values.allSatisfy { !$0.contains(.running) })
