@@ -9,7 +9,8 @@ build:
 test:
 	bash scripts/test.sh
 
-## Starts the testbed and drives it through the agent's own SSH transport.
+## The agent end to end: the testbed's sshd + real SLURM as a cluster, a tenant, SSH profile, pinned target and a
+## queue with a demand of 20 made with the real CLI, the daemon submitting pilots (squeue shows them), status, SIGTERM.
 demo:
 	bash scripts/demo.sh
 
