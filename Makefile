@@ -1,6 +1,6 @@
 # apf-agent: the two commands a new user needs are `make demo` and `make test`.
 SHELL := /bin/bash
-.PHONY: build test demo bench-ssh bench-submit testbed-up testbed-down
+.PHONY: build test demo bench-ssh bench-submit bench-agent testbed-up testbed-down
 
 build:
 	bash scripts/swift.sh build
@@ -22,6 +22,11 @@ bench-ssh:
 ## P3: parsing 100,000 squeue and sacct lines (not tests).
 bench-submit:
 	bash scripts/bench.sh submit
+
+## P4: 1,000 queues on simulated targets (CPU per factory cycle, RSS); P5: start-up with 100,000 journal rows,
+## 10,000 in doubt (not tests; no testbed needed).
+bench-agent:
+	bash scripts/bench.sh agent
 
 testbed-up:
 	testbed/tb install all && testbed/tb up all

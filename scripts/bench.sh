@@ -3,11 +3,12 @@
 # components this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${1:?usage: bench.sh ssh|submit [apf-bench options]}
+what=${1:?usage: bench.sh ssh|submit|agent [apf-bench options]}
 case $what in
     ssh) components=(ssh) ;;
     submit) components=(ssh slurm) ;;
-    *) echo "bench.sh: unknown benchmark '$what' (ssh|submit)" >&2; exit 2 ;;
+    agent) components=() ;;  # simulated targets: no testbed
+    *) echo "bench.sh: unknown benchmark '$what' (ssh|submit|agent)" >&2; exit 2 ;;
 esac
 started=()
 stop_started() {

@@ -6,7 +6,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apf-bench",
         abstract: "Benchmarks of apf-agent against the ways its peers do the same work (run by `make bench-*`).",
-        subcommands: [SSHBench.self, SubmitBench.self])
+        subcommands: [SSHBench.self, SubmitBench.self, AgentBench.self])
 }
 
 /// Where the testbed (testbed/tb up) listens and keeps its keys.

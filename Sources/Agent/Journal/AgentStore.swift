@@ -319,22 +319,32 @@ public struct AgentStore: Sendable {
     }
 
     /// Applies the forward-only rule to `row` in memory.
-    static func move(_ row: inout PilotRecord, to next: PilotState, at time: Date) -> TransitionResult {
+    static func move<Row: PilotTimes>(_ row: inout Row, to next: PilotState, at time: Row.Stamp) -> TransitionResult {
         let current = row.state
         if current == next { return .unchanged }
-        if current.isTerminal {
-            guard current == .lost, next.isTerminal else { return .ignoredTerminal(current: current) }
-        } else if next.rank < current.rank {
-            return .ignoredBackward(current: current)
+        guard let step = Self.step(from: current, to: next) else {
+            return current.isTerminal ? .ignoredTerminal(current: current) : .ignoredBackward(current: current)
         }
-        let synthesized = current.skipped(to: next)
-        if next.rank >= PilotState.running.rank, row.startedAt == nil, next == .running || synthesized.contains(.running) {
-            row.startedAt = time
-        }
-        if next.isTerminal { row.endedAt = row.endedAt ?? time }
+        if step.starts, row.startedAt == nil { row.startedAt = time }
+        if step.ends { row.endedAt = row.endedAt ?? time }
         row.state = next
         row.updatedAt = time
-        return .applied(from: current, synthesized: synthesized)
+        return .applied(from: current, synthesized: step.synthesized)
+    }
+
+    /// The forward-only rule: nil when `current → next` is not allowed (backwards, or out of a terminal state other
+    /// than `lost`); otherwise the skipped states and whether the move starts (sets `startedAt` if unset) or ends
+    /// the pilot.
+    static func step(from current: PilotState, to next: PilotState) -> (synthesized: [PilotState], starts: Bool, ends: Bool)? {
+        if current == next { return nil }
+        if current.isTerminal {
+            guard current == .lost, next.isTerminal else { return nil }
+        } else if next.rank < current.rank {
+            return nil
+        }
+        let synthesized = current.skipped(to: next)
+        let starts = next.rank >= PilotState.running.rank && (next == .running || synthesized.contains(.running))
+        return (synthesized, starts, next.isTerminal)
     }
 
     // MARK: - Cancelling

@@ -17,7 +17,10 @@ public final class Factory: Service, Sendable {
     public let options: FactoryOptions
     public let tag: FactoryTag
     let hub = EventHub()
-    let admission = Admission()
+    /// The loop's journal writes, group-committed (decisions with their intents, submit outcomes, status changes).
+    let commits: GroupCommit
+    /// Recent submissions per tenant, for `limit.submit_per_cycle` (read and written on the journal's writer thread).
+    let submitMarks = SubmitMarks()
     let minter: ClientIDMinter
     private let state: Mutex<State>
     private let applyLock = Mutex(())
@@ -59,6 +62,7 @@ public final class Factory: Service, Sendable {
             throw FactoryError(.journal, "cannot read the journal: \(error)")
         }
         minter = ClientIDMinter(tag: tag, after: newest.flatMap(ClientID.init))
+        commits = GroupCommit(store: environment.journal)
         state = Mutex(State(config: config))
         _ = apply(config)
     }
@@ -185,7 +189,7 @@ public final class Factory: Service, Sendable {
         } else {
             (backend, runner) = try defaultBackend(plan, config: config)
         }
-        return TargetRuntime(plan: plan, backend: backend, runner: runner, journal: journal, clock: environment.clock,
+        return TargetRuntime(plan: plan, backend: backend, runner: runner, journal: journal, commits: commits, clock: environment.clock,
                              options: options, logger: logger, events: hub, random: environment.random)
     }
 
@@ -372,10 +376,20 @@ public final class Factory: Service, Sendable {
     /// embedders that drive their own schedule).
     public func runOnce() async -> [CycleSummary] {
         let runners = state.withLock { Array($0.queues.values) }
+        // At most `width` cycles in flight: enough to keep every target and the journal's group commit busy, few
+        // enough that a thousand queues do not hold a thousand cycles' state at once.
+        let width = 64
         return await withTaskGroup(of: CycleSummary?.self) { group in
-            for r in runners { group.addTask { await self.cycle(r) } }
+            var next = runners.makeIterator()
+            for _ in 0..<width {
+                guard let r = next.next() else { break }
+                group.addTask { await self.cycle(r) }
+            }
             var out: [CycleSummary] = []
-            for await s in group { if let s { out.append(s) } }
+            for await s in group {
+                if let s { out.append(s) }
+                if let r = next.next() { group.addTask { await self.cycle(r) } }
+            }
             return out.sorted { $0.queue < $1.queue }
         }
     }

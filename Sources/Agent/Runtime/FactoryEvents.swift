@@ -95,7 +95,8 @@ final class EventHub: Sendable {
     }
 
     func emit(_ event: FactoryEvent) {
-        let all = subscribers.withLock { Array($0.values) }
+        let all = subscribers.withLock { $0.isEmpty ? [] : Array($0.values) }
+        if all.isEmpty { return }
         for c in all { c.yield(event) }
     }
 

@@ -1,5 +1,6 @@
 import AuthProfiles
 import Foundation
+import Synchronization
 public import SSHSubmit
 
 /// Where a queue's pilots go: a target with its batch system, how it is reached and its limits. Every queue of the
@@ -61,6 +62,14 @@ struct Planner {
     let config: AgentConfig
     let store: ProfileStore?
     let options: FactoryOptions
+    /// Wrappers read once per plan and shared by the queues that name the same file.
+    private let wrappers = WrapperCache()
+
+    init(config: AgentConfig, store: ProfileStore?, options: FactoryOptions) {
+        self.config = config
+        self.store = store
+        self.options = options
+    }
 
     static func batchSystem(_ name: String) -> BatchSystem? {
         switch name {
@@ -214,12 +223,9 @@ struct Planner {
         guard let path = q.executable else {
             throw FactoryError(.payload, "queue \(q.name) has no 'executable'")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let (data, digest) = wrappers.read(path) else {
             throw FactoryError(.payload, "queue \(q.name): cannot read the pilot wrapper '\(path)' (executable); it must be a readable file on this host")
         }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: only to notice a changed wrapper on reload
-        for b in data { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        let digest = String(hash, radix: 16)
         func literal(_ s: String) -> String { s.replacingOccurrences(of: "{", with: "{{").replacingOccurrences(of: "}", with: "}}") }
         var arguments: [String] = []
         if let a = q.arguments {
@@ -246,6 +252,22 @@ struct Planner {
         }
         var name = Self.safeName((path as NSString).lastPathComponent)
         if name.hasPrefix(".") || name.isEmpty { name = "pilot" + name }
-        return (.wrapper(PilotWrapper(name: name, content: [UInt8](data), arguments: arguments, environment: environment)), digest)
+        return (.wrapper(PilotWrapper(name: name, content: data, arguments: arguments, environment: environment)), digest)
+    }
+}
+
+/// Pilot wrapper files by path: read once, shared (copy-on-write) by every queue that names them.
+final class WrapperCache: Sendable {
+    private let files = Mutex<[String: ([UInt8], String)]>([:])
+
+    func read(_ path: String) -> ([UInt8], String)? {
+        if let hit = files.withLock({ $0[path] }) { return hit }
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let bytes = [UInt8](data)
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: only to notice a changed wrapper on reload
+        for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let entry = (bytes, String(hash, radix: 16))
+        files.withLock { $0[path] = entry }
+        return entry
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import SSHSubmit
 import Synchronization
@@ -76,15 +77,31 @@ final class QueueRunner: Sendable {
     }
 }
 
-/// Serialises the part of every cycle that reads counts and commits intents, so per-tenant and per-target limits
-/// hold across queues that decide at the same moment. Only journal reads and one write run inside (no remote call).
-actor Admission {
-    /// Recent submissions per tenant (time, count), for `limit.submit_per_cycle`.
-    private var recent: [String: [(Date, Int)]] = [:]
+/// Recent submissions per tenant, for `limit.submit_per_cycle`. Used only inside journal transactions, which run
+/// one at a time on the journal's writer thread, so limits hold across queues that decide at the same moment.
+final class SubmitMarks: Sendable {
+    private let marks = Mutex<[String: [SubmitMark]]>([:])
 
-    func run<T: Sendable>(_ body: @Sendable (inout [String: [(Date, Int)]]) throws(StoreError) -> T) throws(StoreError) -> T {
-        try body(&recent)
+    var snapshot: [String: [SubmitMark]] { marks.withLock { $0 } }
+
+    func add(_ mark: SubmitMark, tenant: String, keep: Double) {
+        marks.withLock { m in
+            m[tenant, default: []].removeAll { mark.at.timeIntervalSince($0.at) > keep }
+            m[tenant, default: []].append(mark)
+        }
     }
+}
+
+/// Submissions of a tenant at one time.
+struct SubmitMark: Sendable {
+    var at: Date
+    var count: Int
+}
+
+/// A pilot to submit and which attempt this is (1 for a new intent).
+struct PilotAttempt: Sendable {
+    var id: ClientID
+    var attempt: Int
 }
 
 extension Factory {
@@ -130,80 +147,24 @@ extension Factory {
 
         // 3. Decide and commit the intents (serialised across queues for the limits).
         let now = clock.now()
-        let chain = q.chain ?? SchedulerChain([])
-        let needsTotal = chain.names.contains("MaxPerFactory")
-        let throttle = chain.steps.compactMap { $0 as? Throttle }.map(\.interval).max()
-        let journal = self.journal
-        let tenantLimits = config.tenantLimits.first { $0.tenant == q.tenant }
+        let inputs = DecisionInputs(
+            plan: plan, now: now, blockedByTarget: targetBlock,
+            wms: wms?.counts ?? .missing("no WMS status plugin"), site: wms?.site ?? .missing("no WMS status plugin"),
+            tenantLimits: config.tenantLimits.first { $0.tenant == q.tenant })
         let minter = self.minter
-        let blockedByTarget = targetBlock
-        let wmsFact: Fact<WMSQueueCounts> = wms?.counts ?? .missing("no WMS status plugin")
-        let siteFact: Fact<SiteStatus> = wms?.site ?? .missing("no WMS status plugin")
-        struct Decided: Sendable {
-            var decision: ChainDecision
-            var trace: String
-            var toSubmit: [(id: ClientID, attempts: Int)]
-            var message: String?
-        }
+        let marks = self.submitMarks
         let decided: Decided
         do {
-            decided = try await admission.run { (recent) throws(StoreError) -> Decided in
-                let counts = try journal.counts(queue: q.name)
-                let batchFact: Fact<BatchQueueCounts> = blockedByTarget.map { .missing($0) } ?? .known(counts.forChain)
-                let total: Fact<Int> =
-                    needsTotal ? .known(try journal.counts(target: plan.target.name).live) : .missing("not needed")
-                var history: Fact<PilotHistory> = .known(PilotHistory(now: now, runs: []))
-                if let interval = throttle {
-                    let runs = try journal.recentRuns(queue: q.name, since: now.addingTimeInterval(-Double(interval)))
-                    history = .known(PilotHistory(now: now, runs: runs))
-                }
-                let facts = CycleFacts(wms: wmsFact, site: siteFact, batch: batchFact, factoryTotal: total, history: history)
-                let decision = chain.decide(facts)
-                var trace = decision.trace
-                var message: String?
-                var toSubmit: [(id: ClientID, attempts: Int)] = []
-                var retryIDs: [String] = []
-                var intents: [PilotIntent] = []
-                // Intents waiting for a retry were decided by an earlier cycle (and are counted as pilots): they go
-                // again when due, with the same client IDs (they were certainly not queued), unless this cycle
-                // retires pilots (a retire drops them first).
-                if blockedByTarget == nil, decision.final.map({ $0 >= 0 }) ?? true {
-                    for r in try journal.dueRetries(queue: q.name, now: now, limit: 10_000) {
-                        if let id = ClientID(r.id) {
-                            toSubmit.append((id, r.attempts + 1))
-                            retryIDs.append(r.id)
-                        }
-                    }
-                }
-                if case .submit(let wanted) = decision.outcome {
-                    if let blockedByTarget {
-                        message = blockedByTarget
-                    } else {
-                        let (allowed, notes) = try Self.limit(
-                            wanted, plan: plan, tenantLimits: tenantLimits, journal: journal, recent: &recent, now: now)
-                        if !notes.isEmpty { trace += ";" + notes.joined(separator: ";") }
-                        if allowed == 0 { message = "limits allow no submission this cycle" }
-                        for id in minter.mint(count: allowed) {
-                            intents.append(PilotIntent(id: id.description, tenant: q.tenant, queue: q.name, target: plan.target.name))
-                            toSubmit.append((id, 1))
-                        }
-                        if allowed > 0 { recent[q.tenant, default: []].append((now, allowed)) }
-                    }
-                }
-                var cycle = QueueCycleRecord(queue: q.name, tenant: q.tenant, at: now, facts: facts, decision: decision)
-                cycle.trace = trace
-                if let message, cycle.decision == "submit" {
-                    cycle.decision = "blocked"
-                    cycle.message = message
-                }
-                try journal.recordCycle(cycle, intents: intents, at: now)
-                if !retryIDs.isEmpty { try journal.apply(retryIDs.map { PilotChange.attempt(id: $0) }, at: now) }
-                return Decided(decision: decision, trace: trace, toSubmit: toSubmit, message: message)
+            decided = try await commits.perform { db, batch in
+                let d = try Self.decide(db, inputs, minter: minter, marks: marks)
+                if d.toSubmit.contains(where: { $0.attempt == 1 }) { batch.requireDurability() }
+                return d
             }
         } catch {
             log.error("cannot record the cycle", metadata: ["error": "\(error)"])
             return CycleSummary(queue: q.name, at: now, decision: nil, trace: "", action: .blocked("journal: \(error)"))
         }
+        let blockedByTarget = targetBlock
 
         // 4. Act: submit what was committed, or retire.
         var action: CycleSummary.Action = .nothing
@@ -247,6 +208,107 @@ extension Factory {
         return summary
     }
 
+    /// What a cycle decides with (everything but the journal's counts, read inside the journal transaction).
+    struct DecisionInputs: Sendable {
+        var plan: QueuePlan
+        var now: Date
+        var blockedByTarget: String?
+        var wms: Fact<WMSQueueCounts>
+        var site: Fact<SiteStatus>
+        var tenantLimits: TenantLimits?
+    }
+
+    struct Decided: Sendable {
+        var decision: ChainDecision
+        var trace: String
+        var toSubmit: [PilotAttempt]
+        var message: String?
+    }
+
+    /// Reads the counts, runs the chain and the limits, and writes the cycle row with its intents, in the journal
+    /// transaction of the caller (committed before any submit).
+    static func decide(_ db: Database, _ inputs: DecisionInputs, minter: ClientIDMinter, marks: SubmitMarks) throws -> Decided {
+        // Untyped throws (StoreError only, in practice): Swift 6.3's optimizer crashes on this function with typed
+        // throws (a CopyPropagation ownership error in release builds).
+        let (decided, mark) = try decide(db, inputs, minter: minter, recent: marks.snapshot)
+        if let mark { marks.add(mark, tenant: inputs.plan.tenant, keep: max(inputs.plan.interval.seconds, 3600)) }
+        return decided
+    }
+
+    static func decide(_ db: Database, _ inputs: DecisionInputs, minter: ClientIDMinter, recent: [String: [SubmitMark]])
+        throws -> (Decided, SubmitMark?)
+    {
+        let plan = inputs.plan
+        let q = plan.config
+        let now = inputs.now
+        let chain = q.chain ?? SchedulerChain([])
+        let counts = try AgentStore.counts(db, column: "queue", value: q.name)
+        let batchFact: Fact<BatchQueueCounts> = inputs.blockedByTarget.map { .missing($0) } ?? .known(counts.forChain)
+        var total: Fact<Int> = .missing("not needed")
+        if chain.names.contains("MaxPerFactory") {
+            total = .known(try AgentStore.counts(db, column: "target", value: plan.target.name).live)
+        }
+        var history: Fact<PilotHistory> = .known(PilotHistory(now: now, runs: []))
+        if let interval = chain.steps.compactMap({ $0 as? Throttle }).map(\.interval).max() {
+            history = .known(PilotHistory(
+                now: now, runs: try AgentStore.recentRuns(db, queue: q.name, since: now.addingTimeInterval(-Double(interval)))))
+        }
+        let facts = CycleFacts(wms: inputs.wms, site: inputs.site, batch: batchFact, factoryTotal: total, history: history)
+        let decision = chain.decide(facts)
+        let (outcome, final) = Self.outcome(of: decision)
+        var trace = decision.trace
+        var message: String?
+        var toSubmit: [PilotAttempt] = []
+        var retryIDs: [String] = []
+        var intents: [PilotIntent] = []
+        var mark: SubmitMark?
+        // Intents waiting for a retry were decided by an earlier cycle (and are counted as pilots): they go again
+        // when due, with the same client IDs (they were certainly not queued), unless this cycle retires pilots (a
+        // retire drops them first).
+        if counts.created > 0, inputs.blockedByTarget == nil, final.map({ $0 >= 0 }) ?? true {
+            for r in try AgentStore.dueRetries(db, queue: q.name, now: now, limit: 10_000) {
+                if let id = ClientID(r.id) {
+                    toSubmit.append(PilotAttempt(id: id, attempt: r.attempts + 1))
+                    retryIDs.append(r.id)
+                }
+            }
+        }
+        if case .submit(let wanted) = outcome {
+            if let blocked = inputs.blockedByTarget {
+                message = blocked
+            } else {
+                let (allowed, notes) = try limit(wanted, plan: plan, tenantLimits: inputs.tenantLimits, db: db,
+                                                 recent: recent, now: now)
+                if !notes.isEmpty { trace += ";" + notes.joined(separator: ";") }
+                if allowed == 0 { message = "limits allow no submission this cycle" }
+                for id in minter.mint(count: allowed) {
+                    intents.append(PilotIntent(id: id.description, tenant: q.tenant, queue: q.name, target: plan.target.name))
+                    toSubmit.append(PilotAttempt(id: id, attempt: 1))
+                }
+                if allowed > 0 { mark = SubmitMark(at: now, count: allowed) }
+            }
+        }
+        var cycle = Self.cycleRecord(q, at: now, facts: facts, decision: decision)
+        cycle.trace = trace
+        if let message, cycle.decision == "submit" {
+            cycle.decision = "blocked"
+            cycle.message = message
+        }
+        _ = try AgentStore.insertCycle(db, cycle, intents: intents, at: now)
+        if !retryIDs.isEmpty { _ = try AgentStore.apply(db, retryIDs.map { PilotChange.attempt(id: $0) }, at: now) }
+        return (Decided(decision: decision, trace: trace, toSubmit: toSubmit, message: message), mark)
+    }
+
+    // These two keep Swift 6.3's optimizer from inlining switches over `ChainDecision.Outcome` into `decide`, which
+    // crashes it (an ownership verifier error in release builds).
+    @inline(never)
+    static func outcome(of d: ChainDecision) -> (ChainDecision.Outcome, Int?) { (d.outcome, d.final) }
+
+    @inline(never)
+    static func cycleRecord(_ q: QueueConfig, at now: Date, facts: CycleFacts, decision: ChainDecision) -> QueueCycleRecord {
+        QueueCycleRecord(queue: q.name, tenant: q.tenant, at: now, facts: facts, decision: decision)
+    }
+
     /// Records a cycle that did not run the chain (the queue is paused).
     private func record(_ plan: QueuePlan, at now: Date, message: String, log: Logger) -> CycleSummary {
         let c = QueueCycleRecord(queue: plan.name, tenant: plan.tenant, startedAt: now, inputs: "{}", trace: "",
@@ -260,13 +322,13 @@ extension Factory {
     /// The runtime's limits after the chain: the target's (pilots, queued, submissions per cycle) and the tenant's
     /// (idle, running, held, submissions per cycle). Each limit that applies adds a trace part
     /// `Name:in=…,…,ret=…`, so `status` answers "why no pilots?" for them too.
-    static func limit(_ wanted: Int, plan: QueuePlan, tenantLimits: TenantLimits?, journal: AgentStore,
-                      recent: inout [String: [(Date, Int)]], now: Date) throws(StoreError) -> (Int, [String]) {
+    static func limit(_ wanted: Int, plan: QueuePlan, tenantLimits: TenantLimits?, db: Database,
+                      recent: [String: [SubmitMark]], now: Date) throws -> (Int, [String]) {
         var n = wanted
         var notes: [String] = []
         let t = plan.target.limits
         if t.maxPilots != nil || t.maxQueued != nil {
-            let c = try journal.counts(target: plan.target.name)
+            let c = try AgentStore.counts(db, column: "target", value: plan.target.name)
             if let m = t.maxPilots {
                 let r = min(n, max(0, m - c.live))
                 notes.append("TargetMaxPilots:in=\(n),maximum=\(m),live=\(c.live),ret=\(r)")
@@ -285,7 +347,7 @@ extension Factory {
             n = r
         }
         if let tl = tenantLimits {
-            let c = try journal.counts(tenant: plan.tenant)
+            let c = try AgentStore.counts(db, column: "tenant", value: plan.tenant)
             if let m = tl.idle {
                 let idle = c.created + c.queued
                 let r = min(n, max(0, m - idle))
@@ -304,9 +366,8 @@ extension Factory {
             }
             if let m = tl.submitPerCycle {
                 let window = plan.interval.seconds
-                let list = (recent[plan.tenant] ?? []).filter { now.timeIntervalSince($0.0) < window }
-                recent[plan.tenant] = list
-                let used = list.reduce(0) { $0 + $1.1 }
+                let list = (recent[plan.tenant] ?? []).filter { now.timeIntervalSince($0.at) < window }
+                let used = list.reduce(0) { $0 + $1.count }
                 let r = min(n, max(0, m - used))
                 notes.append("TenantSubmitCap:in=\(n),maximum=\(m),used=\(used),ret=\(r)")
                 n = r
@@ -321,26 +382,20 @@ extension Factory {
     func retire(_ k: Int, plan: QueuePlan, target: TargetRuntime, now: Date, log: Logger) async -> (Int, Int) {
         let policy = plan.config.retire
         guard policy.mode != .floor else { return (0, 0) }
-        var budget = policy.maxPerCycle.map { min(k, $0) } ?? k
-        var dropped = 0
+        let budget = policy.maxPerCycle.map { min(k, $0) } ?? k
+        let queue = plan.name
         do {
-            let waiting = try journal.waitingIntents(queue: plan.name, limit: budget)
-            if !waiting.isEmpty {
-                try journal.apply(waiting.map { .dropped(id: $0.id, reason: "retired before it was submitted") }, at: now)
-                dropped = waiting.count
-                budget -= dropped
+            let (dropped, picked) = try await commits.perform { db, _ in
+                try AgentStore.retire(db, queue: queue, limit: budget, order: policy.order,
+                                      includeRunning: policy.mode == .cancel, at: now)
             }
-            guard budget > 0 else { return (0, dropped) }
-            let candidates = try journal.retireCandidates(queue: plan.name, limit: budget, order: policy.order,
-                                                          includeRunning: policy.mode == .cancel)
-            guard !candidates.isEmpty else { return (0, dropped) }
-            try journal.requestCancel(candidates.map(\.id), at: now)
-            log.info("retiring pilots", metadata: ["count": "\(candidates.count)", "policy": "\(policy.mode.rawValue)"])
-            _ = await target.cancel(candidates.map(LivePilot.init), now: now)
-            return (candidates.count, dropped)
+            guard !picked.isEmpty else { return (0, dropped) }
+            log.info("retiring pilots", metadata: ["count": "\(picked.count)", "policy": "\(policy.mode.rawValue)"])
+            _ = await target.cancel(picked, now: now)
+            return (picked.count, dropped)
         } catch {
             log.error("cannot retire pilots", metadata: ["error": "\(error)"])
-            return (0, dropped)
+            return (0, 0)
         }
     }
 

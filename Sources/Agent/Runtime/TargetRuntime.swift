@@ -16,6 +16,7 @@ actor TargetRuntime {
     nonisolated let runner: (any SSHSubmit.CommandRunner)?
     nonisolated let limiter: AsyncLimiter
     let journal: AgentStore
+    let commits: GroupCommit
     let clock: StatusClock
     let options: FactoryOptions
     let logger: Logger
@@ -40,13 +41,14 @@ actor TargetRuntime {
         case unavailable(String)
     }
 
-    init(plan: TargetPlan, backend: any BatchBackend, runner: (any SSHSubmit.CommandRunner)?, journal: AgentStore, clock: StatusClock, options: FactoryOptions,
+    init(plan: TargetPlan, backend: any BatchBackend, runner: (any SSHSubmit.CommandRunner)?, journal: AgentStore, commits: GroupCommit, clock: StatusClock, options: FactoryOptions,
          logger: Logger, events: EventHub, random: @escaping @Sendable () -> Double) {
         self.plan = plan
         self.backend = backend
         self.runner = runner
         self.limiter = AsyncLimiter(limit: plan.limits.concurrency)
         self.journal = journal
+        self.commits = commits
         self.clock = clock
         self.options = options
         var log = logger
@@ -140,15 +142,17 @@ actor TargetRuntime {
 
     private func poll() async -> PollOutcome {
         let now = clock.now()
-        let live: [LivePilot]
+        let live: [AgentStore.PolledPilot]
         do {
-            live = try journal.livePilots(onTarget: plan.name)
+            // Read through the journal's writer (its page cache is warm; readers would re-read pages after writes).
+            let name = plan.name
+            live = try await commits.perform { db, _ in try AgentStore.polledPilots(db, onTarget: name) }
         } catch {
             probeStarted = nil
             return .unavailable("journal: \(error)")
         }
         let system = backend.system
-        var byNative: [NativeJobID: LivePilot] = [:]
+        var byNative: [NativeJobID: AgentStore.PolledPilot] = [:]
         byNative.reserveCapacity(live.count)
         for p in live {
             if let b = p.batchID, let id = NativeJobID(b, system: system) { byNative[id] = p }
@@ -164,31 +168,34 @@ actor TargetRuntime {
         }
         accounting = report.accounting
         var changes: [PilotChange] = []
+        var known: [AgentStore.KnownTransition] = []
         var ended: Set<String> = []
+        let target = plan.name
+        func observed(_ p: AgentStore.PolledPilot, _ c: PilotChange?) {
+            guard case .observed(_, let s, let native, let exit, let reason)? = c else { return }
+            known.append(AgentStore.KnownTransition(id: p.id, queue: p.queue, target: target, from: p.state, to: s,
+                                                    nativeState: native, exitCode: exit, reason: reason))
+            if s.isTerminal { ended.insert(p.id) }
+        }
         for (id, p) in byNative {
             switch report.observation(id) {
             case .seen(let r):
                 absentSince[p.id] = nil
-                if let c = Self.change(for: p, status: r.status) {
-                    changes.append(c)
-                    if case .observed(_, let s, _, _, _) = c, s.isTerminal { ended.insert(p.id) }
-                }
+                observed(p, Self.change(for: p, status: r.status))
             case .notFound:
-                if p.cancelRequestedAt != nil {
+                if p.cancelRequested {
                     absentSince[p.id] = nil
-                    changes.append(.observed(id: p.id, state: .cancelled, nativeState: nil, exitCode: nil,
-                                             reason: "cancelled by apf-agent; gone from the queue and accounting"))
-                    ended.insert(p.id)
+                    observed(p, .observed(id: p.id, state: .cancelled, nativeState: nil, exitCode: nil,
+                                          reason: "cancelled by apf-agent; gone from the queue and accounting"))
                 } else {
                     let since = absentSince[p.id] ?? now
                     absentSince[p.id] = since
                     let gone = now.timeIntervalSince(since)
                     if gone >= options.lostGrace.seconds {
                         absentSince[p.id] = nil
-                        changes.append(.observed(
+                        observed(p, .observed(
                             id: p.id, state: .lost, nativeState: nil, exitCode: nil,
                             reason: "absent from the queue listing and from accounting (\(report.accounting)) for \(Int(gone)) s"))
-                        ended.insert(p.id)
                     }
                 }
             case .unresolved, .notAsked:
@@ -196,7 +203,8 @@ actor TargetRuntime {
             }
         }
         // Intents in doubt: the listing names this factory's jobs by client ID.
-        let doubt = live.filter { $0.state == .submitting && $0.retryAt == nil && !inflightSubmits.contains($0.id) }
+        let doubtIDs = Set(live.filter { $0.state == .submitting && !$0.waitingForRetry && !inflightSubmits.contains($0.id) }.map(\.id))
+        let doubt = doubtIDs.isEmpty ? [] : ((try? journal.intentsInDoubt(target: plan.name)) ?? []).filter { doubtIDs.contains($0.id) }
         if !doubt.isEmpty {
             var byClient: [String: JobRecord] = [:]
             for r in report.records.values { if let c = r.clientID { byClient[c.description] = r } }
@@ -208,9 +216,13 @@ actor TargetRuntime {
                 if case .success(let more) = await findInDoubt(rest, now: now) { changes += more }
             }
         }
-        if !changes.isEmpty {
+        if !changes.isEmpty || !known.isEmpty {
             do {
-                let moved = try journal.apply(changes, at: now)
+                let toApply = changes
+                let transitions = known
+                let moved = try await commits.perform { db, _ in
+                    try AgentStore.applyKnown(db, transitions, at: now) + AgentStore.apply(db, toApply, at: now)
+                }
                 if !moved.isEmpty {
                     events.emit(.pilotsChanged(target: plan.name, changes: Dictionary(moved.map { ($0.id, $0.state) },
                                                                                      uniquingKeysWith: { _, b in b })))
@@ -220,17 +232,25 @@ actor TargetRuntime {
             }
         }
         // Cancels are level-triggered: re-issue until a terminal state is seen.
-        let cancels = live.filter { $0.cancelRequestedAt != nil && $0.batchID != nil && !ended.contains($0.id) }
-        if !cancels.isEmpty { _ = await cancel(cancels, now: now) }
+        let cancels = live.filter { $0.cancelRequested && $0.batchID != nil && !ended.contains($0.id) }
+        if !cancels.isEmpty { _ = await cancel(cancels.map { ($0.id, $0.batchID) }, now: now) }
         lastPoll = now
         succeeded()
         persistHealth()
-        logger.debug("status polled", metadata: ["pilots": "\(live.count)", "changes": "\(changes.count)"])
+        logger.debug("status polled", metadata: ["pilots": "\(live.count)", "changes": "\(changes.count + known.count)"])
         return .fresh(now)
     }
 
     /// The journal state for a driver's state, or nil when nothing changes.
     static func change(for p: LivePilot, status s: JobStatus) -> PilotChange? {
+        change(id: p.id, state: p.state, cancelRequested: p.cancelRequestedAt != nil, status: s)
+    }
+
+    static func change(for p: AgentStore.PolledPilot, status s: JobStatus) -> PilotChange? {
+        change(id: p.id, state: p.state, cancelRequested: p.cancelRequested, status: s)
+    }
+
+    static func change(id: String, state current: PilotState, cancelRequested: Bool, status s: JobStatus) -> PilotChange? {
         let state: PilotState
         switch s.state {
         case .pending: state = .pending
@@ -238,15 +258,15 @@ actor TargetRuntime {
         case .running: state = .running
         case .completing: state = .exiting
         case .done: state = s.ending == .timeout ? .timeout : .completed
-        case .failed: state = p.cancelRequestedAt != nil ? .cancelled : .failed
-        case .cancelled: state = p.cancelRequestedAt != nil ? .cancelled : .removed
+        case .failed: state = cancelRequested ? .cancelled : .failed
+        case .cancelled: state = cancelRequested ? .cancelled : .removed
         case .lost: state = .lost
         case .unknown: return nil
         }
-        if state == p.state { return nil }
+        if state == current { return nil }
         var reason = s.reason
         if state == .removed { reason = "removed by someone else (\(s.nativeState))" }
-        return .observed(id: p.id, state: state, nativeState: s.nativeState, exitCode: s.exitCode, reason: reason)
+        return .observed(id: id, state: state, nativeState: s.nativeState, exitCode: s.exitCode, reason: reason)
     }
 
     /// An intent found on the target: its batch ID, then its state.
@@ -309,9 +329,13 @@ actor TargetRuntime {
     /// Asks the target to cancel these pilots (each with a batch ID); gone ones count as done. Returns how many
     /// the target accepted or had already finished.
     func cancel(_ pilots: [LivePilot], now: Date) async -> Int {
+        await cancel(pilots.map { ($0.id, $0.batchID) }, now: now)
+    }
+
+    func cancel(_ pilots: [(id: String, batchID: String?)], now: Date) async -> Int {
         let system = backend.system
-        var byNative: [NativeJobID: LivePilot] = [:]
-        for p in pilots { if let b = p.batchID, let id = NativeJobID(b, system: system) { byNative[id] = p } }
+        var byNative: [NativeJobID: String] = [:]
+        for p in pilots { if let b = p.batchID, let id = NativeJobID(b, system: system) { byNative[id] = p.id } }
         guard !byNative.isEmpty else { return 0 }
         let ids = Array(byNative.keys).sorted()
         let backend = self.backend
@@ -356,7 +380,7 @@ actor TargetRuntime {
     /// Submits intents already committed to the journal (`attempts` = the attempt this is), then records every
     /// outcome: accepted → batch ID; failed for good → `failed`; failed for now → retry later (same client ID);
     /// unknown → in doubt (found by client ID later, never submitted again blindly).
-    func submit(_ pilots: [(id: ClientID, attempts: Int)], to queue: PreparedQueue) async -> SubmitTally {
+    func submit(_ pilots: [PilotAttempt], to queue: PreparedQueue) async -> SubmitTally {
         var tally = SubmitTally()
         guard !pilots.isEmpty else { return tally }
         let ids = pilots.map(\.id)
@@ -366,14 +390,15 @@ actor TargetRuntime {
         let results = await limiter.run { () async -> [SubmitResult] in await backend.submit(ids, to: queue) }
         inflightSubmits.subtract(names)
         let now = clock.now()
-        let attempts = Dictionary(pilots.map { ($0.id, $0.attempts) }, uniquingKeysWith: { a, _ in a })
+        let attempts = Dictionary(pilots.map { ($0.id, $0.attempt) }, uniquingKeysWith: { a, _ in a })
         var changes: [PilotChange] = []
+        var accepted: [(id: String, batchID: String)] = []
         var transient: BatchError?
         for r in results {
             let id = r.clientID.description
             switch r.outcome {
             case .accepted(let native):
-                changes.append(.accepted(id: id, batchID: native.text))
+                accepted.append((id, native.text))
                 tally.accepted += 1
             case .failed(let e) where e.isPermanent:
                 changes.append(.rejected(id: id, reason: e.description))
@@ -397,7 +422,13 @@ actor TargetRuntime {
             }
         }
         do {
-            try journal.apply(changes, at: now)
+            let toApply = changes
+            let ok = accepted
+            let (queueName, target) = (queue.spec.name, plan.name)
+            _ = try await commits.perform { db, _ in
+                try AgentStore.applyAccepted(db, ok, queue: queueName, target: target, at: now)
+                return try AgentStore.apply(db, toApply, at: now)
+            }
         } catch {
             logger.error("cannot record submit outcomes", metadata: ["error": "\(error)"])
         }

@@ -1,5 +1,11 @@
 public import Foundation
 import Glibc
+// `struct stat` is attributed to whichever Clang module first included <sys/stat.h>: CDispatch in debug builds,
+// CoreFoundation in release (whole-module) builds. MemberImportVisibility wants that module imported, so both are.
+#if canImport(CoreFoundation) && canImport(CDispatch)
+import CDispatch
+import CoreFoundation
+#endif
 
 /// Where an installation keeps its tenants, profiles, targets and known_hosts.
 public enum APFHome {

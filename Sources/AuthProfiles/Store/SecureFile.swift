@@ -1,5 +1,11 @@
 import Foundation
 import Glibc
+// `struct stat` is attributed to whichever Clang module first included <sys/stat.h>: CDispatch in debug builds,
+// CoreFoundation in release (whole-module) builds. MemberImportVisibility wants that module imported, so both are.
+#if canImport(CoreFoundation) && canImport(CDispatch)
+import CDispatch
+import CoreFoundation
+#endif
 
 /// File primitives for the credential store: private directories (0700), atomic writes (temporary file in the same
 /// directory, mode 0600, fsync, rename, fsync of the directory) and reads that refuse files others can read, as
