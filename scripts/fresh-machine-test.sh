@@ -24,10 +24,10 @@ exec chroot "$R" /bin/bash -s "$REPO" "$TARGET" <<'CHROOT'
 set -euo pipefail
 REPO=$1 TARGET=$2
 echo "## making this copy look like a fresh machine"
-rm -rf /var/tmp/apf-testbed /var/tmp/apf-fresh.* /etc/slurm /var/lib/gridengine 2>/dev/null || true
+rm -rf /var/tmp/apf-testbed /var/lib/apf-testbed /var/tmp/apf-fresh.* /etc/slurm /var/lib/gridengine 2>/dev/null || true
 userdel -r apftest 2>/dev/null || true
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq openssh-server libssh2-1-dev nftables pkg-config \
-    slurm-wlm slurmdbd munge mariadb-server gridengine-master gridengine-exec gridengine-client >/dev/null 2>&1 || true
+    slurm-wlm slurm-client slurmdbd munge mariadb-server gridengine-master gridengine-exec gridengine-client gridengine-common voms-clients libsqlite3-dev python3-venv libslurm-perl libslurmdb-perl libswitch-perl >/dev/null 2>&1 || true
 echo "## fresh clone"
 git clone -q "$REPO" /root/apf-fresh && cd /root/apf-fresh
 echo "## tb install all (package registries reachable: host network)"

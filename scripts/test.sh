@@ -15,4 +15,18 @@ else
 fi
 
 bash scripts/swift.sh build --build-tests
-APF_INTEGRATION=1 bash scripts/swift.sh test --skip-build
+mkdir -p .build
+log=.build/test.log
+start=$(date +%s)
+rc=0
+# A hung test must not eat the whole CI budget: stop after 25 minutes and say which tests never finished.
+APF_INTEGRATION=1 timeout --signal=TERM --kill-after=30s 25m bash scripts/swift.sh test --skip-build 2>&1 \
+    | tee "$log" || rc=$?
+echo "test: swift test exited $rc after $(( $(date +%s) - start )) s (full log: $log)"
+if [ "$rc" != 0 ]; then
+    echo "test: tests that started but did not finish:"
+    grep -o '◇ Test [^ ]*' "$log" | sed 's/◇ Test //' | sort -u >"$log.started" || true
+    grep -oE '[✔✘] Test [^ ]*' "$log" | sed -E 's/[✔✘] Test //' | sort -u >"$log.ended" || true
+    comm -23 "$log.started" "$log.ended" | sed 's/^/  /'
+fi
+exit "$rc"

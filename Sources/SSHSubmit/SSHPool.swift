@@ -9,8 +9,12 @@ public final class SSHPool: Sendable {
     public let endpoint: SSHEndpoint
     public let identityID: String
     let identity: SSHIdentity
-    let knownHostsPath: String?
-    let fixedKnownHosts: KnownHosts?
+    /// Where host keys come from: a file read on every connect, or a fixed set.
+    enum HostKeys: Sendable {
+        case file(String)
+        case fixed(KnownHosts)
+    }
+    let hostKeys: HostKeys
     let options: SSHOptions
     let gateway: SSHPool?
     let logger: Logger
@@ -29,31 +33,28 @@ public final class SSHPool: Sendable {
     /// - Parameters:
     ///   - knownHostsPath: read on every connect, so a newly trusted key takes effect without a restart.
     ///   - gateway: a pool to the jump host; this pool's connections are tunnelled through its connection.
-    public init(
+    public convenience init(
         endpoint: SSHEndpoint, identity: SSHIdentity, knownHostsPath: String, options: SSHOptions = SSHOptions(),
         gateway: SSHPool? = nil, logger: Logger
     ) {
-        self.endpoint = endpoint
-        self.identity = identity
-        self.identityID = identity.id
-        self.knownHostsPath = knownHostsPath
-        self.fixedKnownHosts = nil
-        self.options = options
-        self.gateway = gateway
-        var logger = logger
-        logger[metadataKey: "endpoint"] = "\(endpoint)"
-        self.logger = logger
+        self.init(endpoint: endpoint, identity: identity, hostKeys: .file(knownHostsPath), options: options,
+                  gateway: gateway, logger: logger)
     }
 
-    public init(
+    public convenience init(
         endpoint: SSHEndpoint, identity: SSHIdentity, knownHosts: KnownHosts, options: SSHOptions = SSHOptions(),
         gateway: SSHPool? = nil, logger: Logger
     ) {
+        self.init(endpoint: endpoint, identity: identity, hostKeys: .fixed(knownHosts), options: options,
+                  gateway: gateway, logger: logger)
+    }
+
+    init(endpoint: SSHEndpoint, identity: SSHIdentity, hostKeys: HostKeys, options: SSHOptions, gateway: SSHPool?,
+         logger: Logger) {
         self.endpoint = endpoint
         self.identity = identity
         self.identityID = identity.id
-        self.knownHostsPath = nil
-        self.fixedKnownHosts = knownHosts
+        self.hostKeys = hostKeys
         self.options = options
         self.gateway = gateway
         var logger = logger
@@ -140,8 +141,11 @@ public final class SSHPool: Sendable {
     private func dial() async -> Result<SSHConnection, SSHError> {
         let result: Result<SSHConnection, SSHError>
         do throws(SSHError) {
-            var knownHosts: KnownHosts
-            if let fixedKnownHosts { knownHosts = fixedKnownHosts } else { knownHosts = try KnownHosts.load(path: knownHostsPath ?? "") }
+            let knownHosts: KnownHosts
+            switch hostKeys {
+            case .fixed(let set): knownHosts = set
+            case .file(let path): knownHosts = try KnownHosts.load(path: path)
+            }
             let via = try await gateway?.connection()
             result = .success(try await connectRetryingDroppedBanners(knownHosts: knownHosts, via: via))
         } catch {
