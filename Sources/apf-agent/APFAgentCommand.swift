@@ -19,7 +19,13 @@ struct APFAgentCommand: AsyncParsableCommand {
     /// duplicates, cross-tenant references), 1 for failures (a check that failed, an unreachable host).
     static func main() async {
         umask(0o077)
-        LoggingSystem.bootstrap { LogfmtHandler(label: $0) }
+        // The daemon logs structured logfmt lines (one event per line, values as keys); the other verbs keep
+        // swift-log's plain stream format for their occasional diagnostics.
+        if CommandLine.arguments.dropFirst().first == "run" {
+            LoggingSystem.bootstrap { LogfmtHandler(label: $0) }
+        } else {
+            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -74,7 +74,7 @@ final class GroupCommit: Sendable {
                     do {
                         try store.writer.write { db in try r.run(db, context) }
                     } catch {
-                        r.fail(error as? StoreError ?? StoreError(.database, "\(error)"))
+                        r.fail(error)
                     }
                 }
             }

@@ -137,21 +137,11 @@ struct RawPilotRow: PilotTimes {
 enum JournalDate {
     static func text(_ d: Date?) -> String? {
         guard let d else { return nil }
-        let t = d.timeIntervalSince1970
-        let secs = Int(t.rounded(.down))
-        var ms = Int(((t - Double(secs)) * 1000).rounded(.down))
-        ms = min(max(ms, 0), 999)
-        let days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
-        let rem = secs - days * 86_400
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        // Rounded to the nearest millisecond from the reference date, as GRDB's DateFormatter does.
+        let totalMs = Int((d.timeIntervalSinceReferenceDate * 1000).rounded()) + 978_307_200_000
+        let secs = totalMs >= 0 ? totalMs / 1000 : (totalMs - 999) / 1000
+        let ms = totalMs - secs * 1000
+        let (year, month, day, rem) = civil(secs)
         var b = [UInt8](repeating: 0, count: 23)
         func put(_ v: Int, _ at: Int, _ width: Int) {
             var v = v
@@ -164,6 +154,21 @@ enum JournalDate {
         put(rem / 3600, 11, 2); b[13] = 58; put(rem % 3600 / 60, 14, 2); b[16] = 58; put(rem % 60, 17, 2); b[19] = 46
         put(ms, 20, 3)
         return String(decoding: b, as: UTF8.self)
+    }
+
+    /// Year, month, day and seconds into the day of a Unix time (UTC; Howard Hinnant's days-from-civil inverse).
+    static func civil(_ secs: Int) -> (year: Int, month: Int, day: Int, secondOfDay: Int) {
+        let days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
+        let rem = secs - days * 86_400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day, rem)
     }
 }
 

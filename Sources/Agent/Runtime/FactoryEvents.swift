@@ -113,19 +113,8 @@ final class EventHub: Sendable {
 /// Time formatting for status lines and messages: UTC, ISO 8601, seconds.
 public enum StatusFormat {
     public static func time(_ d: Date) -> String {
-        let s = Int(d.timeIntervalSince1970.rounded(.down))
-        let days = s >= 0 ? s / 86_400 : (s - 86_399) / 86_400
-        let rem = s - days * 86_400
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let (y, m, day, rem) = JournalDate.civil(Int(d.timeIntervalSince1970.rounded(.down)))
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(y)-\(two(m))-\(two(d))T\(two(rem / 3600)):\(two(rem % 3600 / 60)):\(two(rem % 60))Z"
+        return "\(y)-\(two(m))-\(two(day))T\(two(rem / 3600)):\(two(rem % 3600 / 60)):\(two(rem % 60))Z"
     }
 }

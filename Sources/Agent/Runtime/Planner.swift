@@ -145,21 +145,27 @@ struct Planner {
             maxPilots: target?.limits.maxPilots, maxQueued: target?.limits.maxQueued)
     }
 
+    /// A target of the installation's store, checked to belong to the queue's tenant.
+    func storeTarget(_ name: String, for q: QueueConfig) throws(FactoryError) -> Target {
+        guard let store else {
+            throw FactoryError(.target, "queue \(q.name) names target '\(name)' but no installation store is open; run with --home (or $APF_HOME)")
+        }
+        let t: Target
+        do throws(AuthError) {
+            t = try store.target(name)
+        } catch {
+            throw FactoryError(.target, "queue \(q.name): \(error.message)")
+        }
+        guard t.tenant == q.tenant else {
+            throw FactoryError(.tenancy, "queue \(q.name) of tenant '\(q.tenant)' may not use target '\(name)', which belongs to tenant '\(t.tenant)'")
+        }
+        return t
+    }
+
     func targetPlan(_ q: QueueConfig, _ submit: SubmitMode) throws(FactoryError) -> TargetPlan {
         switch submit {
         case .ssh(.named(let name, let profile)):
-            guard let store else {
-                throw FactoryError(.target, "queue \(q.name) names target '\(name)' but no installation store is open; run with --home (or $APF_HOME)")
-            }
-            let t: Target
-            do throws(AuthError) {
-                t = try store.target(name)
-            } catch {
-                throw FactoryError(.target, "queue \(q.name): \(error.message)")
-            }
-            guard t.tenant == q.tenant else {
-                throw FactoryError(.tenancy, "queue \(q.name) of tenant '\(q.tenant)' may not use target '\(name)', which belongs to tenant '\(t.tenant)'")
-            }
+            let t = try storeTarget(name, for: q)
             guard t.batch != .local, t.host != nil else {
                 throw FactoryError(.target, "target '\(name)' is a local target (this machine, no SSH): use batchsubmitplugin = Local with batchsubmit.local.batch = slurm|pbs|sge|condor and target = \(name)")
             }
@@ -191,18 +197,7 @@ struct Planner {
                 throw FactoryError(.unsupported, "local batch system '\(batch)' has no driver yet")
             }
             if let name = q.localTarget {
-                guard let store else {
-                    throw FactoryError(.target, "queue \(q.name) names target '\(name)' but no installation store is open; run with --home (or $APF_HOME)")
-                }
-                let t: Target
-                do throws(AuthError) {
-                    t = try store.target(name)
-                } catch {
-                    throw FactoryError(.target, "queue \(q.name): \(error.message)")
-                }
-                guard t.tenant == q.tenant else {
-                    throw FactoryError(.tenancy, "queue \(q.name) of tenant '\(q.tenant)' may not use target '\(name)', which belongs to tenant '\(t.tenant)'")
-                }
+                let t = try storeTarget(name, for: q)
                 guard t.batch == .local else {
                     throw FactoryError(.target, "target '\(name)' is a remote \(t.batch.rawValue) target: use batchsubmitplugin = SSH with target = \(name)")
                 }
