@@ -15,12 +15,13 @@ struct DaemonEndToEndTests {
     /// and up again; at every step the journal's live pilots are exactly the jobs the batch system lists. `status
     /// --json` shows them; SIGTERM stops the daemon within its bound.
     @Test func twoQueuesFollowDemandUpAndDown() async throws {
-        let tb = try Testbed.load(["slurm": "APF_TB_SLURM", "sge": "APF_TB_SGE"])
-        let bed = try AgentBed(tb: tb)
+        await QuietStart.shared.wait()
+        let tb = try await Testbed.load(["slurm": "APF_TB_SLURM", "sge": "APF_TB_SGE"])
+        let bed = try await AgentBed.make(tb: tb)
         defer { bed.cleanup() }
         let port = Int(tb.env["APF_TB_SSH_PORT"] ?? "2222") ?? 2222
-        try bed.addTarget("slurm1", port: port, batch: "slurm", partition: tb.env["APF_TB_SLURM_PARTITION"])
-        try bed.addTarget("sge1", port: port, batch: "sge")
+        try await bed.addTarget("slurm1", port: port, batch: "slurm", partition: tb.env["APF_TB_SLURM_PARTITION"])
+        try await bed.addTarget("sge1", port: port, batch: "sge")
         try bed.writeFactory(targets: ["slurm1", "sge1"])
         try bed.writeQueues(bed.queueSection("E2E-SLURM", target: "slurm1") + bed.queueSection("E2E-SGE", target: "sge1"))
         let slurm = try TargetView.make(tb, port: port, system: .slurm, tag: bed.tag)
@@ -35,14 +36,14 @@ struct DaemonEndToEndTests {
     }
 
     func twoQueues(_ bed: AgentBed, slurm: TargetView, sge: TargetView) async throws {
-        let check = try Testbed.run([BuiltCLI.path, "config", "check", bed.conf])
+        let check = try await Testbed.runOffPool([BuiltCLI.path, "config", "check", bed.conf])
         #expect(check.contains("valid"))
 
         let start = ContinuousClock.now
         try bed.setDemand(["E2E-SLURM": 5, "E2E-SGE": 4])
         try bed.start()
         try await follow(bed, slurm: slurm, sge: sge, expect: (5, 4), step: "up to 5/4")
-        let status = try bed.cli(["status", "--config", bed.conf, "--json"])
+        let status = try await bed.cli(["status", "--config", bed.conf, "--json"])
         let decoded = try JSONDecoder.iso.decode(FactoryStatus.self, from: Data(status.utf8))
         for (name, n) in [("E2E-SLURM", 5), ("E2E-SGE", 4)] {
             let q = try #require(decoded.queues.first { $0.name == name })
@@ -87,11 +88,12 @@ struct DaemonEndToEndTests {
     /// client ID, the others become `missed` after the grace period and are replaced with new client IDs. At the
     /// end the journal's live pilots are exactly the batch system's, and no client ID was ever submitted twice.
     @Test func sigkillDuringSubmitThenRestart() async throws {
-        let tb = try Testbed.load(["slurm": "APF_TB_SLURM", "pbs": "APF_TB_PBS"])
-        let bed = try AgentBed(tb: tb)
+        await QuietStart.shared.wait()
+        let tb = try await Testbed.load(["slurm": "APF_TB_SLURM", "pbs": "APF_TB_PBS"])
+        let bed = try await AgentBed.make(tb: tb)
         defer { bed.cleanup() }
         let port = Int(tb.env["APF_TB_PBS_PORT"] ?? "2223") ?? 2223
-        try bed.addTarget("pbs1", port: port, batch: "pbs")
+        try await bed.addTarget("pbs1", port: port, batch: "pbs")
         try bed.writeFactory(targets: ["pbs1"])
         try bed.writeQueues(bed.queueSection("E2E-PBS", target: "pbs1"))
         let view = try TargetView.make(tb, port: port, system: .pbs, tag: bed.tag)
@@ -111,7 +113,7 @@ struct DaemonEndToEndTests {
         try await bed.until("intents committed", timeout: .seconds(60)) { try journal.intentsInDoubt().count == 30 }
         try await Task.sleep(for: .milliseconds(700))
         bed.signal(SIGKILL)
-        bed.daemon?.waitUntilExit()
+        await bed.waitForExit()
         bed.daemon = nil
         var original = try journal.intentsInDoubt().map(\.id)
         #expect(!original.isEmpty, "the kill landed during the submit")
@@ -156,11 +158,12 @@ struct DaemonEndToEndTests {
     /// SIGHUP with a broken file keeps the daemon running on the old configuration (and says why in `status`); a
     /// fixed file is then applied (its new queue starts).
     @Test func sighupWithABrokenFileKeepsTheOldConfiguration() async throws {
-        let tb = try Testbed.load(["slurm": "APF_TB_SLURM"])
-        let bed = try AgentBed(tb: tb)
+        await QuietStart.shared.wait()
+        let tb = try await Testbed.load(["slurm": "APF_TB_SLURM"])
+        let bed = try await AgentBed.make(tb: tb)
         defer { bed.cleanup() }
         let port = Int(tb.env["APF_TB_SSH_PORT"] ?? "2222") ?? 2222
-        try bed.addTarget("slurm1", port: port, batch: "slurm", partition: tb.env["APF_TB_SLURM_PARTITION"])
+        try await bed.addTarget("slurm1", port: port, batch: "slurm", partition: tb.env["APF_TB_SLURM_PARTITION"])
         try bed.writeFactory(targets: ["slurm1"])
         try bed.setDemand(["HUP-A": 0, "HUP-B": 0])
         try bed.writeQueues(bed.queueSection("HUP-A", target: "slurm1"))
@@ -185,7 +188,7 @@ struct DaemonEndToEndTests {
         let after = try journal.recentCycles(queue: "HUP-A", limit: 50).filter { $0.startedAt > refusedAt }
         #expect(after.count >= 1, "queue A keeps cycling on the old configuration")
         #expect(try journal.recentCycles(queue: "HUP-B", limit: 1).isEmpty, "queue B of the broken file did not start")
-        let status = try bed.cli(["status", "--config", bed.conf])
+        let status = try await bed.cli(["status", "--config", bed.conf])
         #expect(status.contains("last configuration reload refused") && status.contains("Redy"))
 
         try bed.writeQueues(bed.queueSection("HUP-A", target: "slurm1") + bed.queueSection("HUP-B", target: "slurm1"))
@@ -195,7 +198,7 @@ struct DaemonEndToEndTests {
         #expect(try journal.factoryState()["config.last-error"] == "")
 
         // `queue disable` persists in the journal and reaches the running daemon.
-        try bed.cli(["queue", "disable", "HUP-A", "--config", bed.conf])
+        try await bed.cli(["queue", "disable", "HUP-A", "--config", bed.conf])
         try await Task.sleep(for: .seconds(1))
         let disabledAt = Date()
         try await Task.sleep(for: .seconds(5))

@@ -21,10 +21,10 @@ struct Testbed {
 
     /// The testbed with `components` up; `tb up <component>` (idempotent) restores a component whose keys another
     /// checkout's `tb` left out of the shared env file.
-    static func load(_ components: [String: String]) throws -> Testbed {
+    static func load(_ components: [String: String]) async throws -> Testbed {
         var tb = try read()
         for (component, key) in components where tb.env[key] != "1" {
-            _ = try run(["/bin/bash", "\(repoRoot)/testbed/tb", "up", component])
+            _ = try await runOffPool(["/bin/bash", "\(repoRoot)/testbed/tb", "up", component])
             tb = try read()
         }
         for (_, key) in components where tb.env[key] != "1" { throw Failure("testbed env lacks \(key)=1") }
@@ -61,6 +61,15 @@ struct Testbed {
                        knownHostsPath: try self["APF_TB_KNOWN_HOSTS"], logger: .silent)
     }
 
+    /// `run` on a thread of its own: a child process is waited for without holding one of the (two, on the test
+    /// machine) cooperative threads that every other suite shares.
+    @discardableResult
+    static func runOffPool(_ argv: [String]) async throws -> String {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<String, any Error>) in
+            Thread.detachNewThread { c.resume(with: Result { try run(argv) }) }
+        }
+    }
+
     @discardableResult
     static func run(_ argv: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> String {
         let p = Process()
@@ -84,6 +93,19 @@ struct Testbed {
             throw Failure("\(argv.joined(separator: " ")) failed (\(p.terminationStatus)): \(text)")
         }
         return text
+    }
+}
+
+/// The end-to-end suite starts after the burst of the other suites' SSH connections at the beginning of a test run:
+/// the testbed's sshd (MaxStartups 10:30:100) is shared, and some transport tests have tight time bounds.
+actor QuietStart {
+    static let shared = QuietStart()
+    private var waited = false
+
+    func wait(_ delay: Duration = .seconds(15)) async {
+        guard !waited else { return }
+        waited = true
+        try? await Task.sleep(for: delay)
     }
 }
 
@@ -128,14 +150,23 @@ final class AgentBed: @unchecked Sendable {
     var journalPath: String { dir + "/journal.sqlite" }
     var conf: String { dir + "/conf" }
 
-    init(tb: Testbed) throws {
+    private init(tb: Testbed) {
         self.tb = tb
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("apf-e2e-\(UUID().uuidString.prefix(8))").path
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
         tag = "e" + String((0..<3).map { _ in alphabet.randomElement()! })
+    }
+
+    static func make(tb: Testbed) async throws -> AgentBed {
+        let bed = AgentBed(tb: tb)
+        try await bed.setUp()
+        return bed
+    }
+
+    private func setUp() async throws {
         try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
-        try cli(["tenant", "add", "e2e"])
-        try cli(["profile", "add", "e2e-ssh", "--tenant", "e2e", "--kind", "ssh", "--key-file", try tb["APF_TB_KEY_ED25519"]])
+        try await cli(["tenant", "add", "e2e"])
+        try await cli(["profile", "add", "e2e-ssh", "--tenant", "e2e", "--kind", "ssh", "--key-file", try tb["APF_TB_KEY_ED25519"]])
         try FileManager.default.copyItem(atPath: try tb["APF_TB_KNOWN_HOSTS"], toPath: home + "/known_hosts")
         let wrapper = """
             #!/bin/sh
@@ -148,15 +179,15 @@ final class AgentBed: @unchecked Sendable {
     }
 
     @discardableResult
-    func cli(_ args: [String]) throws -> String {
-        try Testbed.run([BuiltCLI.path] + args + ["--home", home])
+    func cli(_ args: [String]) async throws -> String {
+        try await Testbed.runOffPool([BuiltCLI.path] + args + ["--home", home])
     }
 
-    func addTarget(_ name: String, port: Int, batch: String, partition: String? = nil) throws {
+    func addTarget(_ name: String, port: Int, batch: String, partition: String? = nil) async throws {
         var args = ["target", "add", name, "--tenant", "e2e", "--host", "127.0.0.1", "--port", "\(port)", "--user", tb.user,
                     "--batch", batch, "--profile", "e2e-ssh"]
         if let partition { args += ["--partition", partition] }
-        try cli(args)
+        try await cli(args)
     }
 
     func writeFactory(targets: [String], extra: String = "") throws {
@@ -230,7 +261,7 @@ final class AgentBed: @unchecked Sendable {
         while p.isRunning, ContinuousClock.now - start < timeout { try? await Task.sleep(for: .milliseconds(50)) }
         if p.isRunning {
             kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            await waitForExit()
             return nil
         }
         daemon = nil
@@ -251,6 +282,11 @@ final class AgentBed: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(250))
         }
+    }
+
+    /// Waits for the daemon's exit without blocking a cooperative thread.
+    func waitForExit() async {
+        while let p = daemon, p.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
     func cleanup() {
