@@ -19,12 +19,13 @@ struct AgentBench: AsyncParsableCommand {
 
     @Option(help: "Queues for P4.") var queues = 1000
     @Option(help: "Simulated targets the queues are spread over.") var targets = 10
-    @Option(help: "Cycles before measuring (to reach a steady state).") var warmup = 12
-    @Option(help: "Measured cycles.") var cycles = 10
+    @Option(help: "Cycles before measuring (to reach a steady state).") var warmup = 30
+    @Option(help: "Measured cycles.") var cycles = 20
     @Option(help: "Journal rows for P5.") var rows = 100_000
     @Option(help: "Of those, intents in doubt.") var inDoubt = 10_000
     @Flag(help: "Only P4.") var p4Only = false
     @Flag(help: "Only P5.") var p5Only = false
+    @Flag(help: "Print each cycle's CPU time.") var verbose = false
 
     func run() async throws {
         if !p5Only { try await p4() }
@@ -128,7 +129,8 @@ struct AgentBench: AsyncParsableCommand {
         let demand = InMemoryDemandSource(now: { clock.now })
         var behavior = SimulatedBatchBackend.Behavior()
         behavior.queueDelay = .seconds(600)  // pilots wait about two cycles,
-        behavior.runtime = .seconds(3 * 3600)  // then run for 30 cycles (3 h)
+        behavior.runtime = .seconds(2 * 3600)  // then run 2-4 h (20-40 cycles), spread so they do not all end together
+        behavior.runtimeSpread = .seconds(2 * 3600)
         behavior.listingRetention = .seconds(300)
         behavior.accountingRetention = .seconds(2 * 3600)
         var options = FactoryOptions()
@@ -156,6 +158,7 @@ struct AgentBench: AsyncParsableCommand {
             let cpu = Self.cpuSeconds() - before
             clock.advance(360)
             guard summaries.count == queues else { throw ValidationError("only \(summaries.count) queues cycled") }
+            if verbose { print(String(format: "P4: cycle %d: %.1f ms CPU, %d queue cycles", c, cpu * 1000, summaries.count)) }
             if c >= warmup {
                 measured.append(cpu)
                 decisions += summaries.count
@@ -163,6 +166,8 @@ struct AgentBench: AsyncParsableCommand {
             }
         }
         let live = try journal.counts(target: "pilot@login0.example.org:22/slurm").live * targets
+        func size(_ p: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: p)[.size]) as? NSNumber)?.intValue ?? 0 }
+        print("P4: journal \(size(journalPath) >> 20) MB, WAL \(size(journalPath + "-wal") >> 20) MB")
         let perCycle = measured.reduce(0, +) / Double(measured.count) * 1000
         let sorted = measured.sorted()
         print(String(format: "P4: %d measured cycles (%d queue cycles): CPU per factory cycle mean %.1f ms, min %.1f ms, max %.1f ms; %.1f µs per queue cycle",

@@ -177,7 +177,7 @@ struct DaemonEndToEndTests {
     func hup(_ bed: AgentBed) async throws {
         try bed.start()
         let journal = try bed.journal()
-        try await bed.until("first cycles") { try journal.recentCycles(queue: "HUP-A", limit: 2).count >= 2 }
+        try await bed.until("first cycles") { try journal.recentCycles(queue: "HUP-A", limit: 1).first?.repeats ?? 0 >= 2 }
 
         try bed.writeQueues(bed.queueSection("HUP-A", target: "slurm1") + bed.queueSection("HUP-B", target: "slurm1", extra: "schedplugin = Redy"))
         bed.signal(SIGHUP)
@@ -185,7 +185,7 @@ struct DaemonEndToEndTests {
         let refusedAt = Date()
         try await Task.sleep(for: .seconds(5))
         #expect(bed.daemon?.isRunning == true)
-        let after = try journal.recentCycles(queue: "HUP-A", limit: 50).filter { $0.startedAt > refusedAt }
+        let after = try journal.recentCycles(queue: "HUP-A", limit: 50).filter { $0.lastSeenAt > refusedAt }
         #expect(after.count >= 1, "queue A keeps cycling on the old configuration")
         #expect(try journal.recentCycles(queue: "HUP-B", limit: 1).isEmpty, "queue B of the broken file did not start")
         let status = try await bed.cli(["status", "--config", bed.conf])
@@ -202,8 +202,8 @@ struct DaemonEndToEndTests {
         try await Task.sleep(for: .seconds(1))
         let disabledAt = Date()
         try await Task.sleep(for: .seconds(5))
-        #expect(try journal.recentCycles(queue: "HUP-A", limit: 50).filter { $0.startedAt > disabledAt }.isEmpty)
-        #expect(try journal.recentCycles(queue: "HUP-B", limit: 50).contains { $0.startedAt > disabledAt })
+        #expect(try journal.recentCycles(queue: "HUP-A", limit: 50).filter { $0.lastSeenAt > disabledAt }.isEmpty)
+        #expect(try journal.recentCycles(queue: "HUP-B", limit: 50).contains { $0.lastSeenAt > disabledAt })
         let stopped = try #require(await bed.stop())
         #expect(stopped.status == 0)
     }

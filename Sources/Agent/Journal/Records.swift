@@ -63,6 +63,14 @@ public struct QueueCycleRecord: Sendable, Hashable, Codable, FetchableRecord, Mu
     public var count: Int
     /// Why it blocked, or what was done.
     public var message: String?
+    /// How many consecutive cycles decided exactly this (same decision and trace, no pilots submitted); the row is
+    /// counted up instead of repeated (0003).
+    public var repeats: Int = 1
+    /// When the last of those cycles ran (nil: only `startedAt`).
+    public var lastAt: Date? = nil
+
+    /// When this decision was last made.
+    public var lastSeenAt: Date { lastAt ?? startedAt }
 
     public init(
         queue: String, tenant: String, startedAt: Date, inputs: String, trace: String, decision: String, count: Int,

@@ -390,6 +390,13 @@ extension AgentStore {
             return c
     }
 
+    /// Counts one more cycle on the row `id` (a repeat of its decision); false if the row is gone.
+    static func repeatCycle(_ db: Database, id: Int64, at time: Date) throws -> Bool {
+        try db.cachedStatement(sql: "UPDATE queueCycle SET repeats = repeats + 1, lastAt = ? WHERE id = ?")
+            .execute(arguments: [JournalDate.text(time), id])
+        return db.changesCount == 1
+    }
+
     /// Appends an event row (a cached statement: the loop writes many).
     static func event(_ db: Database, at time: Date, level: String = "info", kind: String, queue: String?, target: String?,
                       pilotID: String?, message: String) throws {

@@ -21,6 +21,7 @@ public final class Factory: Service, Sendable {
     let commits: GroupCommit
     /// Recent submissions per tenant, for `limit.submit_per_cycle` (read and written on the journal's writer thread).
     let submitMarks = SubmitMarks()
+    let lastCycles = LastCycles()
     let minter: ClientIDMinter
     private let state: Mutex<State>
     private let applyLock = Mutex(())

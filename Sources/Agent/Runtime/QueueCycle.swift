@@ -77,6 +77,14 @@ final class QueueRunner: Sendable {
     }
 }
 
+/// Each queue's last cycle row and what it decided, so an identical decision counts up that row instead of adding
+/// one (a steady factory writes a row per change, not per cycle). Used only on the journal's writer thread.
+final class LastCycles: Sendable {
+    private let rows = Mutex<[String: (id: Int64, key: String)]>([:])
+    func get(_ queue: String) -> (id: Int64, key: String)? { rows.withLock { $0[queue] } }
+    func set(_ queue: String, id: Int64, key: String) { rows.withLock { $0[queue] = (id, key) } }
+}
+
 /// Recent submissions per tenant, for `limit.submit_per_cycle`. Used only inside journal transactions, which run
 /// one at a time on the journal's writer thread, so limits hold across queues that decide at the same moment.
 final class SubmitMarks: Sendable {
@@ -153,10 +161,11 @@ extension Factory {
             tenantLimits: config.tenantLimits.first { $0.tenant == q.tenant })
         let minter = self.minter
         let marks = self.submitMarks
+        let lastCycles = self.lastCycles
         let decided: Decided
         do {
             decided = try await commits.perform { db, batch in
-                let d = try Self.decide(db, inputs, minter: minter, marks: marks)
+                let d = try Self.decide(db, inputs, minter: minter, marks: marks, lastCycles: lastCycles)
                 if d.toSubmit.contains(where: { $0.attempt == 1 }) { batch.requireDurability() }
                 return d
             }
@@ -227,16 +236,17 @@ extension Factory {
 
     /// Reads the counts, runs the chain and the limits, and writes the cycle row with its intents, in the journal
     /// transaction of the caller (committed before any submit).
-    static func decide(_ db: Database, _ inputs: DecisionInputs, minter: ClientIDMinter, marks: SubmitMarks) throws -> Decided {
+    static func decide(_ db: Database, _ inputs: DecisionInputs, minter: ClientIDMinter, marks: SubmitMarks,
+                       lastCycles: LastCycles) throws -> Decided {
         // Untyped throws (StoreError only, in practice): Swift 6.3's optimizer crashes on this function with typed
         // throws (a CopyPropagation ownership error in release builds).
-        let (decided, mark) = try decide(db, inputs, minter: minter, recent: marks.snapshot)
+        let (decided, mark) = try decide(db, inputs, minter: minter, recent: marks.snapshot, lastCycles: lastCycles)
         if let mark { marks.add(mark, tenant: inputs.plan.tenant, keep: max(inputs.plan.interval.seconds, 3600)) }
         return decided
     }
 
-    static func decide(_ db: Database, _ inputs: DecisionInputs, minter: ClientIDMinter, recent: [String: [SubmitMark]])
-        throws -> (Decided, SubmitMark?)
+    static func decide(_ db: Database, _ inputs: DecisionInputs, minter: ClientIDMinter, recent: [String: [SubmitMark]],
+                       lastCycles: LastCycles) throws -> (Decided, SubmitMark?)
     {
         let plan = inputs.plan
         let q = plan.config
@@ -288,13 +298,21 @@ extension Factory {
                 if allowed > 0 { mark = SubmitMark(at: now, count: allowed) }
             }
         }
+        // A decision identical to the queue's previous one (nothing submitted) counts up that row.
+        let key = "\(final.map(String.init) ?? "blocked")\u{1}\(message ?? "")\u{1}\(Self.blockedReasons(outcome))\u{1}\(trace)"
+        if intents.isEmpty, retryIDs.isEmpty, let last = lastCycles.get(q.name), last.key == key,
+            try AgentStore.repeatCycle(db, id: last.id, at: now)
+        {
+            return (Decided(decision: decision, trace: trace, toSubmit: toSubmit, message: message), mark)
+        }
         var cycle = Self.cycleRecord(q, at: now, facts: facts, decision: decision)
         cycle.trace = trace
         if let message, cycle.decision == "submit" {
             cycle.decision = "blocked"
             cycle.message = message
         }
-        _ = try AgentStore.insertCycle(db, cycle, intents: intents, at: now)
+        let inserted = try AgentStore.insertCycle(db, cycle, intents: intents, at: now)
+        if let id = inserted.id { lastCycles.set(q.name, id: id, key: key) }
         if !retryIDs.isEmpty { _ = try AgentStore.apply(db, retryIDs.map { PilotChange.attempt(id: $0) }, at: now) }
         return (Decided(decision: decision, trace: trace, toSubmit: toSubmit, message: message), mark)
     }
@@ -303,6 +321,12 @@ extension Factory {
     // crashes it (an ownership verifier error in release builds).
     @inline(never)
     static func outcome(of d: ChainDecision) -> (ChainDecision.Outcome, Int?) { (d.outcome, d.final) }
+
+    @inline(never)
+    static func blockedReasons(_ o: ChainDecision.Outcome) -> String {
+        if case .blocked(let plugin, let reasons) = o { return plugin + ": " + reasons.joined(separator: "; ") }
+        return ""
+    }
 
     @inline(never)
     static func cycleRecord(_ q: QueueConfig, at now: Date, facts: CycleFacts, decision: ChainDecision) -> QueueCycleRecord {

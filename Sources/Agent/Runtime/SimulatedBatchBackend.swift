@@ -16,6 +16,9 @@ public final class SimulatedBatchBackend: BatchBackend {
     public struct Behavior: Sendable {
         public var queueDelay: Duration = .seconds(1)
         public var runtime: Duration = .seconds(3600)
+        /// Each job runs `runtime` plus a fixed part of this, drawn from its client ID (pilots do not all end
+        /// together).
+        public var runtimeSpread: Duration = .zero
         /// Jobs running at once; nil = unlimited.
         public var slots: Int?
         public var listingRetention: Duration = .seconds(300)
@@ -178,12 +181,19 @@ public final class SimulatedBatchBackend: BatchBackend {
         return id
     }
 
+    /// How long `j` runs.
+    private static func runtime(_ j: Job, _ b: Behavior) -> Double {
+        let spread = b.runtimeSpread.seconds
+        guard spread > 0 else { return b.runtime.seconds }
+        return b.runtime.seconds + Double(j.clientID.serial &* 0x9E37_79B9_7F4A_7C15 >> 11) / Double(1 << 53) * spread
+    }
+
     /// The job's state at `t` (advancing the simulation lazily).
     private static func observe(_ j: Job, at t: Date, _ b: Behavior) -> JobStatus {
         if j.cancelled, let _ = j.endedAt { return JobStatus(state: .cancelled, nativeState: "CANCELLED") }
         if j.removedBySite { return JobStatus(state: .cancelled, nativeState: "CANCELLED", reason: "by site") }
         guard let start = j.startedAt else { return JobStatus(state: .pending, nativeState: "PENDING") }
-        let end = start.adding(b.runtime)
+        let end = start.addingTimeInterval(runtime(j, b))
         if t >= end { return JobStatus(state: .done, nativeState: "COMPLETED", exitCode: 0) }
         return JobStatus(state: .running, nativeState: "RUNNING")
     }
@@ -200,8 +210,9 @@ public final class SimulatedBatchBackend: BatchBackend {
                 continue
             }
             if let start = j.startedAt {
-                if t >= start.adding(b.runtime) {
-                    j.endedAt = start.adding(b.runtime)
+                let end = start.addingTimeInterval(runtime(j, b))
+                if t >= end {
+                    j.endedAt = end
                     s.jobs[id] = j
                 } else {
                     running += 1

@@ -50,7 +50,8 @@ extension QueueCommand {
                 CLIOutput.line("\nlast cycles:")
                 for c in recent {
                     let what = c.decision == "blocked" ? "blocked: \(c.message ?? "")" : "\(c.decision) \(c.count)"
-                    CLIOutput.line("  \(StatusFormat.time(c.startedAt))  \(what)")
+                    let times = c.repeats > 1 ? " (×\(c.repeats), last \(StatusFormat.time(c.lastSeenAt)))" : ""
+                    CLIOutput.line("  \(StatusFormat.time(c.startedAt))  \(what)\(times)")
                     if !c.trace.isEmpty { CLIOutput.line("    \(c.trace)") }
                 }
             }

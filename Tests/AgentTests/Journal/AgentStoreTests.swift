@@ -19,7 +19,7 @@ struct JournalSchemaTests {
         _ = try AgentStore(db)  // a second open applies nothing and succeeds
         let tables = try db.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") }
         #expect(Set(tables).isSuperset(of: ["pilot", "queueCycle", "event", "grdb_migrations", "queueControl", "targetHealth", "factoryState"]))
-        #expect(AgentStore.schemaVersions == ["0001-journal", "0002-runtime"])
+        #expect(AgentStore.schemaVersions == ["0001-journal", "0002-runtime", "0003-cycle-repeats"])
     }
 
     @Test func refusesAJournalWrittenByANewerVersion() throws {

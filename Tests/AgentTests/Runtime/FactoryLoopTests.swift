@@ -28,6 +28,12 @@ struct FactoryLoopTests {
         let last = try #require(try sim.journal.recentCycles(queue: "Q1", limit: 1).first)
         #expect(last.trace == "Ready:in=0,activated=20,offset=0,pending=20,ret=0;MaxPerCycle:in=0,maxpercycle=8,ret=0")
         #expect(last.decision == "nothing")
+        // The same decision again is counted on that row, not repeated.
+        for _ in 0..<3 { await sim.cycle() }
+        let again = try sim.journal.recentCycles(queue: "Q1", limit: 2)
+        #expect(again.first?.id == last.id && again.first?.repeats == 4)
+        #expect(again.first.map { $0.lastSeenAt > $0.startedAt } == true)
+        #expect(again.last?.decision == "submit")
     }
 
     /// Total pilots follow demand up and down (WeightedActivated with pending weight 0, then KeepNRunning): a drop
