@@ -143,14 +143,10 @@ public final class SSHPool: Sendable {
     private static func waitCancellably(
         for task: Task<Result<SSHConnection, SSHError>, Never>
     ) async -> Result<SSHConnection, SSHError> {
-        let once = ResumeOnce<Result<SSHConnection, SSHError>>()
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                once.install(continuation)
-                Task { once.resume(with: await task.value) }
-            }
-        } onCancel: {
-            once.resume(with: .failure(SSHError(.cancelled, "cancelled by the caller while connecting", retryable: true)))
+        let once = FirstAnswer<Result<SSHConnection, SSHError>>()
+        Task { once.resume(with: await task.value) }
+        return await once.value {
+            .failure(SSHError(.cancelled, "cancelled by the caller while connecting", retryable: true))
         }
     }
 
@@ -294,36 +290,3 @@ extension Duration {
         return ms % 1000 == 0 ? "\(ms / 1000) s" : "\(Double(ms) / 1000) s"
     }
 }
-
-/// A continuation resumed by whichever of several racers comes first; a value that arrives before the
-/// continuation is installed is kept for it.
-private final class ResumeOnce<Value: Sendable>: Sendable {
-    private struct State {
-        var continuation: CheckedContinuation<Value, Never>?
-        var value: Value?
-        var done = false
-    }
-    private let state = Mutex(State())
-
-    func install(_ continuation: CheckedContinuation<Value, Never>) {
-        let ready = state.withLock { s -> Value? in
-            if s.done { return nil }
-            if let v = s.value { s.done = true; return v }
-            s.continuation = continuation
-            return nil
-        }
-        if let ready { continuation.resume(returning: ready) }
-    }
-
-    func resume(with value: Value) {
-        let continuation = state.withLock { s -> CheckedContinuation<Value, Never>? in
-            if s.done || s.value != nil { return nil }
-            guard let c = s.continuation else { s.value = value; return nil }
-            s.done = true
-            s.continuation = nil
-            return c
-        }
-        continuation?.resume(returning: value)
-    }
-}
-

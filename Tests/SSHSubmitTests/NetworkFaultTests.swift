@@ -23,6 +23,7 @@ struct NetworkFaultTests {
         defer { _ = try? Testbed.tb("fault", "apfh2", "clear") }
         var options = fastOptions(connect: .seconds(2))
         options.reconnectBaseDelay = .seconds(30)
+        options.reconnectMaxDelay = .seconds(30)
         let pool = try tb.pool(try tb.netns("apfh2"), options: options)
         let start = ContinuousClock.now
         await #expect(throws: SSHError(.connectTimeout, "", retryable: true)) { try await pool.exec("true") }

@@ -1,4 +1,5 @@
 public import Foundation
+import SSHSubmit
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -11,41 +12,47 @@ public protocol HTTPFetching: Sendable {
 }
 
 /// `HTTPFetching` over Foundation's URLSession, with an overall deadline per request.
+///
+/// The transfer is a callback data task raced against a timer, not `URLSession.data(for:)` in a task group:
+/// on Linux, cancelling that async call while its answer arrives deadlocks FoundationNetworking (the task-status
+/// lock against the session's queue), and a task group would wait for a transfer that ignores cancellation.
 public struct URLSessionFetcher: HTTPFetching {
-    private let session: URLSession
-
-    public init() {
+    /// One session for the process: sessions are never invalidated, so one per fetcher would leak.
+    private static let shared: URLSession = {
         let config = URLSessionConfiguration.ephemeral
         config.requestCachePolicy = .reloadIgnoringLocalCacheData
         config.httpAdditionalHeaders = ["User-Agent": "apf-agent/\(APFAgent.version)", "Accept": "application/json"]
-        session = URLSession(configuration: config)
-    }
+        return URLSession(configuration: config)
+    }()
+
+    public init() {}
 
     public func get(_ url: URL, timeout: Duration) async throws(StatusError) -> (status: Int, body: Data) {
-        var r = URLRequest(url: url)
-        r.timeoutInterval = max(1, timeout.seconds)
-        let request = r
-        let session = self.session
-        do {
-            return try await withThrowingTaskGroup(of: (Int, Data).self) { group in
-                group.addTask {
-                    let (data, response) = try await session.data(for: request)
-                    return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw StatusError(.timeout, "no answer from \(url.absoluteString) within \(Int(timeout.seconds)) s", retryable: true)
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next() else { throw CancellationError() }
-                return (status: first.0, body: first.1)
+        var request = URLRequest(url: url)
+        request.timeoutInterval = max(1, timeout.seconds)
+        let timedOut = StatusError(
+            .timeout, "no answer from \(url.absoluteString) within \(Int(timeout.seconds)) s", retryable: true)
+        let answer = FirstAnswer<Result<(Int, Data), StatusError>>()
+        let transfer = Self.shared.dataTask(with: request) { data, response, error in
+            if let error {
+                let timeout = (error as? URLError)?.code == .timedOut
+                answer.resume(with: .failure(timeout ? timedOut : StatusError(
+                    .transport, "GET \(url.absoluteString) failed: \(error.localizedDescription)", retryable: true)))
+            } else {
+                answer.resume(with: .success(((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data())))
             }
-        } catch let e as StatusError {
-            throw e
-        } catch let e as URLError where e.code == .timedOut {
-            throw StatusError(.timeout, "no answer from \(url.absoluteString) within \(Int(timeout.seconds)) s", retryable: true)
-        } catch {
-            throw StatusError(.transport, "GET \(url.absoluteString) failed: \(error.localizedDescription)", retryable: true)
         }
+        let timer = Task {
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            answer.resume(with: .failure(timedOut))
+        }
+        transfer.resume()
+        let result = await answer.value {
+            .failure(StatusError(.cancelled, "GET \(url.absoluteString) was cancelled", retryable: true))
+        }
+        timer.cancel()
+        if case .failure = result { transfer.cancel() }
+        let (status, body) = try result.get()
+        return (status: status, body: body)
     }
 }

@@ -38,6 +38,7 @@ public struct StatusError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let badResponse = Code("status.bad-response")
         public static let command = Code("status.command")
         public static let stale = Code("status.stale")
+        public static let cancelled = Code("status.cancelled")
     }
 
     public var code: Code
