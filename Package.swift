@@ -73,24 +73,30 @@ let package = Package(
             dependencies: ["Agent", "SSHSubmit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
+        // What the test targets share: the testbed's env file, running local programs, a silent logger.
+        .target(
+            name: "TestSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "AuthProfiles", "SSHSubmit", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Agent", "AuthProfiles", "SSHSubmit", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             resources: [.copy("Fixtures")],
             swiftSettings: strict),
         // End-to-end tests of the agent (issue 7): the real apf-agent daemon against the testbed's SLURM and SGE.
         .testTarget(
             name: "AgentIntegrationTests",
-            dependencies: ["Agent", "AuthProfiles", "SSHSubmit", "apf-agent", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Agent", "AuthProfiles", "SSHSubmit", "apf-agent", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         .testTarget(
             name: "SSHSubmitTests",
-            dependencies: ["SSHSubmit", "AuthProfiles"],
+            dependencies: ["SSHSubmit", "AuthProfiles", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "AuthProfilesTests",
             dependencies: [
-                "AuthProfiles", "SSHSubmit", "Agent", "apf-agent",
+                "AuthProfiles", "SSHSubmit", "Agent", "apf-agent", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

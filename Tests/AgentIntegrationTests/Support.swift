@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import SSHSubmit
 import Testing
+import TestSupport
 import GRDB
 
 #if canImport(Glibc)
@@ -13,9 +14,8 @@ import Glibc
 /// The project's testbed (testbed/tb), described by the env file `tb up` writes; integration suites run only when
 /// APF_INTEGRATION=1 (`make test` sets it).
 struct Testbed {
-    static let enabled = ProcessInfo.processInfo.environment["APF_INTEGRATION"] == "1"
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let enabled = TestbedEnv.enabled
+    static let repoRoot = TestbedEnv.repoRoot
 
     let env: [String: String]
 
@@ -31,25 +31,9 @@ struct Testbed {
         return tb
     }
 
-    static func read() throws -> Testbed {
-        let dir = ProcessInfo.processInfo.environment["APF_TESTBED_DIR"] ?? "/var/tmp/apf-testbed"
-        guard let text = try? String(contentsOfFile: "\(dir)/env", encoding: .utf8) else {
-            throw Failure("no testbed at \(dir): run `testbed/tb up` (make test does)")
-        }
-        var env: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            guard let eq = line.firstIndex(of: "=") else { continue }
-            env[String(line[..<eq])] = String(line[line.index(after: eq)...])
-        }
-        return Testbed(env: env)
-    }
+    static func read() throws -> Testbed { Testbed(env: try TestbedEnv.read()) }
 
-    subscript(_ key: String) -> String {
-        get throws {
-            guard let v = env[key] else { throw Failure("testbed env lacks \(key)") }
-            return v
-        }
-    }
+    subscript(_ key: String) -> String { get throws { try TestbedEnv.value(env, key) } }
 
     var user: String { env["APF_TB_USER"] ?? "apftest" }
 
@@ -61,38 +45,12 @@ struct Testbed {
                        knownHostsPath: try self["APF_TB_KNOWN_HOSTS"], logger: .silent)
     }
 
-    /// `run` on a thread of its own: a child process is waited for without holding one of the (two, on the test
-    /// machine) cooperative threads that every other suite shares.
     @discardableResult
-    static func runOffPool(_ argv: [String]) async throws -> String {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<String, any Error>) in
-            Thread.detachNewThread { c.resume(with: Result { try run(argv) }) }
-        }
-    }
+    static func runOffPool(_ argv: [String]) async throws -> String { try await TestbedEnv.runOffPool(argv) }
 
     @discardableResult
     static func run(_ argv: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, b in b } }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        let input = Pipe()
-        if stdin != nil { p.standardInput = input }
-        try p.run()
-        if let stdin {
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-            try input.fileHandleForWriting.close()
-        }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard p.terminationStatus == 0 else {
-            throw Failure("\(argv.joined(separator: " ")) failed (\(p.terminationStatus)): \(text)")
-        }
-        return text
+        try TestbedEnv.run(argv, environment: environment, stdin: stdin)
     }
 }
 
@@ -109,18 +67,7 @@ actor QuietStart {
     }
 }
 
-struct Failure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
-
-extension Logger {
-    static let silent: Logger = {
-        var l = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        l.logLevel = .critical
-        return l
-    }()
-}
+typealias Failure = TestFailure
 
 /// The built `apf-agent` executable (this test target depends on it).
 enum BuiltCLI {

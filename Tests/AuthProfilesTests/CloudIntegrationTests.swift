@@ -3,6 +3,7 @@
 import Foundation
 import SSHSubmit
 import Testing
+import TestSupport
 
 /// EC2 against the testbed's real moto server (SigV4 enforced, IAM user apf-test with an inline ec2:* policy).
 @Suite(.enabled(if: Testbed.enabled))

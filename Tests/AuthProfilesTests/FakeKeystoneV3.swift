@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Glibc
 
 /// A FAKE Keystone v3 (no real Keystone v3 can run on the test machine: mimic, the only local OpenStack, has v2.0

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import SSHSubmit
 import Testing
+import TestSupport
 
 /// Installs a public key for the testbed user `apftest` (appending to authorized_keys, atomically, owner and
 /// mode kept) and removes it again. `tb up` rewrites that file, so `ensure()` puts the line back when it vanished.
@@ -112,7 +113,7 @@ struct SSHIntegrationTests {
 
         // The same through the library: the reusable resolver gives a pool that runs commands as apftest.
         let store = ProfileStore(home: home.file("store"))
-        let pools = SSHPools(logger: .test)
+        let pools = SSHPools(logger: .silent)
         let pool = try TargetResolver(store: store, pools: pools).pool(target: "main", tenant: "atlas")
         let who = try await retryingLogin(installed) { try await pool.exec("id", "-un") }
         #expect(who.stdoutText == "apftest\n")
@@ -143,7 +144,7 @@ struct SSHIntegrationTests {
         #expect(try await retryingLogin(installed) { try await cli("profile", "check", "c", "--target", "main") }.status == 0)
         _ = try await retryingLogin(installed) { try await cli("target", "check", "main", "--json") }
         // The environment and command line that remote commands actually get.
-        let pools = SSHPools(logger: .test)
+        let pools = SSHPools(logger: .silent)
         let pool = try TargetResolver(store: ProfileStore(home: home.file("store")), pools: pools).pool(target: "main")
         let env = try await retryingLogin(installed) { try await pool.exec("sh", "-c", "env; cat /proc/$$/cmdline") }
         await pools.shutdown(grace: .seconds(1))
@@ -266,7 +267,7 @@ struct SSHIntegrationTests {
                                    user: "apftest", batch: .slurm, profile: "tbkey"))
         try SecureFile.writeAtomic(store.knownHostsPath, Array(try String(contentsOfFile: try tb["APF_TB_KNOWN_HOSTS"],
                                                                          encoding: .utf8).utf8))
-        let checker = TargetChecker(resolver: TargetResolver(store: store, pools: SSHPools(logger: .test)), logger: .test)
+        let checker = TargetChecker(resolver: TargetResolver(store: store, pools: SSHPools(logger: .silent)), logger: .silent)
         var report = try await checker.check(target: "main")
         for _ in 0..<4 where report.steps.contains(where: { $0.detail.contains("ssh.auth-failed") }) {
             try await Task.sleep(for: .milliseconds(300))

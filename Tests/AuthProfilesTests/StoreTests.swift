@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import SSHSubmit
 import Testing
+import TestSupport
 import X509
 
 /// The on-disk store in a temporary directory: layout, permissions, atomicity, uniqueness and tenancy.
@@ -116,7 +117,7 @@ struct StoreTests {
                                    batch: .slurm, profile: "atlas-key"))
         try store.addTarget(Target(name: "inner", tenant: "atlas", host: "10.0.0.5", user: "u", batch: .slurm,
                                    profile: "atlas-key", jump: "gw"))
-        let resolver = TargetResolver(store: store, pools: SSHPools(logger: .test))
+        let resolver = TargetResolver(store: store, pools: SSHPools(logger: .silent))
         let r = try resolver.resolve(target: "inner", tenant: "atlas")
         #expect(r.endpoint == SSHEndpoint(host: "10.0.0.5", port: 22, user: "u"))
         #expect(r.jump.map(\.0) == [SSHEndpoint(host: "gw.example.org", port: 2200, user: "g")])
@@ -195,7 +196,7 @@ struct StoreTests {
         let built = try await ProfileBuilder.x509(.init(name: "x", tenant: "atlas", certFile: cert, keyFile: key,
                                                         minlife: "5m", lifetime: "1h"))
         try store.addProfile(built.profile, files: built.files)
-        let renewer = X509Renewer(store: store, logger: .test)
+        let renewer = X509Renewer(store: store, logger: .silent)
         let profile = try store.profile("x")
         guard case .notNeeded(let left) = try await renewer.renewIfNeeded(profile) else {
             Issue.record("a fresh proxy was renewed")

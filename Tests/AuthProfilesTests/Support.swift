@@ -4,53 +4,20 @@ import Foundation
 import Logging
 import SwiftASN1
 import Testing
+import TestSupport
 import X509
 import _CryptoExtras
 
-/// The project's testbed (testbed/tb), described by the env file `testbed/tb up` writes. Integration suites run
-/// only when APF_INTEGRATION=1 (`make test` sets it). (Same contract as Tests/SSHSubmitTests/Support.swift.)
+/// The project's testbed (testbed/tb); integration suites run only when APF_INTEGRATION=1 (`make test` sets it).
 struct Testbed {
-    static let enabled = ProcessInfo.processInfo.environment["APF_INTEGRATION"] == "1"
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let enabled = TestbedEnv.enabled
+    static let repoRoot = TestbedEnv.repoRoot
 
     let env: [String: String]
 
-    static func load() throws -> Testbed {
-        let process = ProcessInfo.processInfo.environment
-        let dir = process["APF_TESTBED_DIR"] ?? "/var/tmp/apf-testbed"
-        // APF_TB_ENV_FILE: read another env file (only this file; tb keeps using the state dir).
-        let file = process["APF_TB_ENV_FILE"] ?? "\(dir)/env"
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw TestFailure("no testbed env at \(file): run `testbed/tb up` (make test does)")
-        }
-        var env: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            guard let eq = line.firstIndex(of: "=") else { continue }
-            env[String(line[..<eq])] = String(line[line.index(after: eq)...])
-        }
-        return Testbed(env: env)
-    }
+    static func load() throws -> Testbed { Testbed(env: try TestbedEnv.read()) }
 
-    subscript(_ key: String) -> String {
-        get throws {
-            guard let v = env[key] else { throw TestFailure("testbed env lacks \(key): run `testbed/tb up all`") }
-            return v
-        }
-    }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
-
-extension Logger {
-    static let test: Logger = {
-        var l = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        l.logLevel = .critical
-        return l
-    }()
+    subscript(_ key: String) -> String { get throws { try TestbedEnv.value(env, key) } }
 }
 
 /// A private temporary directory, removed by `remove()`.

@@ -2,6 +2,7 @@
 @testable import AuthProfiles
 import Foundation
 import Testing
+import TestSupport
 import X509
 
 /// A test CA, a user certificate and a VOMS server certificate made with the real `openssl` CLI.
@@ -99,7 +100,7 @@ struct X509IntegrationTests {
         let short = try ProxyGenerator.generate(signerChain: certs.certificates, signingKey: key.privateKey!,
                                                 lifetime: 120)
         try store.update(try store.profile("grid"), files: [.proxy: short.pem])
-        let checker = ProfileChecker(resolver: TargetResolver(store: store, pools: .init(logger: .test)), logger: .test)
+        let checker = ProfileChecker(resolver: TargetResolver(store: store, pools: .init(logger: .silent)), logger: .silent)
         let noRenew = try await checker.check(profile: "grid", renew: false)
         #expect(!noRenew.ok)
         #expect(noRenew.steps.first { $0.name == "lifetime" }?.detail.contains("below minlife 5m") == true)
@@ -134,7 +135,7 @@ struct X509IntegrationTests {
                                                         renew: "command:" + json, caDirectory: pki.caDir))
         #expect(built.files[.proxy] == nil, "command renewal makes the first proxy on the first check")
         try store.addProfile(built.profile, files: built.files)
-        let checker = ProfileChecker(resolver: TargetResolver(store: store, pools: .init(logger: .test)), logger: .test)
+        let checker = ProfileChecker(resolver: TargetResolver(store: store, pools: .init(logger: .silent)), logger: .silent)
         let report = try await checker.check(profile: "vo")
         #expect(report.ok, "\(report.steps)")
         #expect(report.steps.first { $0.name == "renewal" }?.detail.hasPrefix("renewed (command)") == true)
@@ -184,7 +185,7 @@ struct X509IntegrationTests {
                                                         keyFile: pki.userKey, caDirectory: caDir))
             try store.addProfile(b.profile, files: b.files)
         }
-        let checker = ProfileChecker(resolver: TargetResolver(store: store, pools: .init(logger: .test)), logger: .test)
+        let checker = ProfileChecker(resolver: TargetResolver(store: store, pools: .init(logger: .silent)), logger: .silent)
         #expect(try await checker.check(profile: "good").ok)
         let bad = try await checker.check(profile: "foreign")
         #expect(!bad.ok)

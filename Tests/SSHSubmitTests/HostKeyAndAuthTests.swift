@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SSHSubmit
 import Testing
+import TestSupport
 
 /// Host-key pinning and public-key authentication against the real sshd.
 @Suite(.enabled(if: Testbed.enabled, "needs the testbed (APF_INTEGRATION=1, make test)"))
@@ -25,12 +26,12 @@ struct HostKeyAndAuthTests {
     private func connect(_ endpoint: SSHEndpoint, knownHosts: KnownHosts, key: String = "APF_TB_KEY_ED25519",
                          passphrase: Bool = false) async throws -> SSHConnection {
         try await SSHConnection.connect(to: endpoint, identity: try tb.identity(key, passphrase: passphrase),
-                                        knownHosts: knownHosts, logger: .test)
+                                        knownHosts: knownHosts, logger: .silent)
     }
 
     @Test(.timeLimit(.minutes(1))) func unknownHostIsRefusedShowingTheFingerprint() async throws {
         let (cmd, marker) = markerCommand()
-        let pool = SSHPool(endpoint: tb.main, identity: try tb.identity(), knownHosts: KnownHosts(text: ""), logger: .test)
+        let pool = SSHPool(endpoint: tb.main, identity: try tb.identity(), knownHosts: KnownHosts(text: ""), logger: .silent)
         do {
             _ = try await pool.exec(cmd)
             Issue.record("an unknown host must be refused")
@@ -55,7 +56,7 @@ struct HostKeyAndAuthTests {
         // Pin the jump host's Ed25519 key for the main host: as if the main host's key had changed.
         let other = try hostKey("jump", "ed25519")
         let kh = KnownHosts(text: "[127.0.0.1]:\(tb.main.port) \(other.type) \(other.blob)\n")
-        let pool = SSHPool(endpoint: tb.main, identity: try tb.identity(), knownHosts: kh, logger: .test)
+        let pool = SSHPool(endpoint: tb.main, identity: try tb.identity(), knownHosts: kh, logger: .silent)
         for _ in 0..<2 {
             do {
                 _ = try await pool.exec(cmd)
@@ -121,7 +122,7 @@ struct HostKeyAndAuthTests {
         identity.passphrase = .init("not the passphrase")
         await #expect(throws: SSHError(.keyInvalid, "", retryable: false)) {
             try await SSHConnection.connect(to: tb.main, identity: identity,
-                                            knownHosts: try KnownHosts.load(path: try tb.knownHosts), logger: .test)
+                                            knownHosts: try KnownHosts.load(path: try tb.knownHosts), logger: .silent)
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 @testable import SSHSubmit
 import Testing
+import TestSupport
 
 /// HostKeyScan against the testbed's real sshds: the key it reports is the one on the server's disk.
 @Suite(.enabled(if: Testbed.enabled))
@@ -28,7 +29,7 @@ struct HostKeyScanTests {
     @Test(.timeLimit(.minutes(1))) func scanThroughAJumpHostAndErrors() async throws {
         let tb = try Testbed.load()
         let gw = try await SSHConnection.connect(to: try tb.netns("apfh1"), identity: try tb.identity(),
-                                                 knownHosts: try KnownHosts.load(path: try tb.knownHosts), logger: .test)
+                                                 knownHosts: try KnownHosts.load(path: try tb.knownHosts), logger: .silent)
         // The namespace's own loopback sshd has apfh1's host keys.
         let inner = try await HostKeyScan.scan(host: "127.0.0.1", port: 22, via: gw)
         #expect(inner.fingerprint == (try fingerprint("apfh1", "ed25519", tb)))

@@ -1,6 +1,7 @@
 import Foundation
 import SSHSubmit
 import Testing
+import TestSupport
 
 /// Hosts in network namespaces (testbed/tb up netns): faults, reconnection and the jump-host path. Serialized:
 /// the fault tests change the state of host apfh2, the restart test that of apfh3.
@@ -111,7 +112,7 @@ struct NetworkFaultTests {
         let f = pub.split(separator: " ")
         let inner = SSHEndpoint(host: "127.0.0.1", port: 22, user: tb.user)
         let innerPool = SSHPool(endpoint: inner, identity: try tb.identity(),
-                                knownHosts: KnownHosts(text: "127.0.0.1 \(f[0]) \(f[1])\n"), gateway: apfh1, logger: .test)
+                                knownHosts: KnownHosts(text: "127.0.0.1 \(f[0]) \(f[1])\n"), gateway: apfh1, logger: .silent)
         let r = try await innerPool.exec("sh", "-c", "hostname; echo $SSH_CONNECTION")
         #expect(r.stdoutText.hasPrefix("apfh1\n127.0.0.1 "))
         // Several commands in parallel through the tunnel.
@@ -123,7 +124,7 @@ struct NetworkFaultTests {
         // The inner host's key is still verified: a wrong pin through the tunnel is refused.
         let wrong = try String(contentsOfFile: "\(try tb["APF_TB_HOSTKEYS_DIR"])/apfh2/ssh_host_ed25519_key.pub", encoding: .utf8).split(separator: " ")
         let badPool = SSHPool(endpoint: inner, identity: try tb.identity(),
-                              knownHosts: KnownHosts(text: "127.0.0.1 \(wrong[0]) \(wrong[1])\n"), gateway: apfh1, logger: .test)
+                              knownHosts: KnownHosts(text: "127.0.0.1 \(wrong[0]) \(wrong[1])\n"), gateway: apfh1, logger: .silent)
         await #expect(throws: SSHError(.hostKeyChanged, "", retryable: false)) { try await badPool.exec("true") }
         for p in [innerPool, badPool, viaJump, apfh1, gateway] { await p.shutdown() }
     }

@@ -3,35 +3,19 @@ import Foundation
 import Logging
 import SSHSubmit
 import Testing
+import TestSupport
 
 /// The project's testbed (testbed/tb): real sshd instances and network-namespace hosts, described by the env file
 /// that `testbed/tb up` writes. Integration suites run only when APF_INTEGRATION=1 (`make test` sets it).
 struct Testbed {
-    static let enabled = ProcessInfo.processInfo.environment["APF_INTEGRATION"] == "1"
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let enabled = TestbedEnv.enabled
+    static let repoRoot = TestbedEnv.repoRoot
 
     let env: [String: String]
 
-    static func load() throws -> Testbed {
-        let dir = ProcessInfo.processInfo.environment["APF_TESTBED_DIR"] ?? "/var/tmp/apf-testbed"
-        guard let text = try? String(contentsOfFile: "\(dir)/env", encoding: .utf8) else {
-            throw TestbedMissing(message: "no testbed at \(dir): run `testbed/tb up` (make test does)")
-        }
-        var env: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            guard let eq = line.firstIndex(of: "=") else { continue }
-            env[String(line[..<eq])] = String(line[line.index(after: eq)...])
-        }
-        return Testbed(env: env)
-    }
+    static func load() throws -> Testbed { Testbed(env: try TestbedEnv.read()) }
 
-    subscript(_ key: String) -> String {
-        get throws {
-            guard let v = env[key] else { throw TestbedMissing(message: "testbed env lacks \(key)") }
-            return v
-        }
-    }
+    subscript(_ key: String) -> String { get throws { try TestbedEnv.value(env, key) } }
 
     var user: String { env["APF_TB_USER"] ?? "apftest" }
     var knownHosts: String { get throws { try self["APF_TB_KNOWN_HOSTS"] } }
@@ -54,45 +38,15 @@ struct Testbed {
     func pool(_ endpoint: SSHEndpoint, options: SSHOptions = SSHOptions(), key: String = "APF_TB_KEY_ED25519",
               gateway: SSHPool? = nil) throws -> SSHPool {
         SSHPool(endpoint: endpoint, identity: try identity(key), knownHostsPath: try knownHosts, options: options,
-                gateway: gateway, logger: Logger.test)
+                gateway: gateway, logger: Logger.silent)
     }
 
-    /// Runs `testbed/tb ARGS` and returns its stdout; throws with its output when it fails.
+    /// Runs `testbed/tb ARGS` and returns its output; throws with its output when it fails.
     @discardableResult
-    static func tb(_ args: String...) throws -> String {
-        try run(["/bin/bash", "\(repoRoot)/testbed/tb"] + args)
-    }
+    static func tb(_ args: String...) throws -> String { try TestbedEnv.tb(args) }
 
     @discardableResult
-    static func run(_ argv: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard p.terminationStatus == 0 else {
-            throw TestbedMissing(message: "\(argv.joined(separator: " ")) failed (\(p.terminationStatus)): \(text)")
-        }
-        return text
-    }
-}
-
-struct TestbedMissing: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
-
-extension Logger {
-    static let test: Logger = {
-        var l = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        l.logLevel = .critical
-        return l
-    }()
+    static func run(_ argv: [String]) throws -> String { try TestbedEnv.run(argv) }
 }
 
 /// A small seeded generator, so a failing random case can be replayed.

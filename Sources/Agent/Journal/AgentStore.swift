@@ -177,15 +177,7 @@ public struct AgentStore: Sendable {
     public static var schemaVersions: [String] { migrator.migrations }
 
     func write<T>(_ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {
-        do {
-            return try writer.write(body)
-        } catch let e as StoreError {
-            throw e
-        } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
-            throw StoreError(.duplicate, "\(e.message ?? "constraint failed")")
-        } catch {
-            throw StoreError(.database, "\(error)")
-        }
+        try transaction(body)
     }
 
     func read<T>(_ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {

@@ -5,6 +5,7 @@ import Logging
 import SSHSubmit
 import Synchronization
 import Testing
+import TestSupport
 
 /// How queue descriptions become targets: APF's CondorSSH keys, local submitters, store targets (named, local),
 /// and tenancy.

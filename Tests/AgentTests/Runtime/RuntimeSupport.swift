@@ -4,6 +4,7 @@ import Logging
 import SSHSubmit
 import Synchronization
 import Testing
+import TestSupport
 
 /// A clock the test moves by hand; `sleep` returns at once.
 final class ManualClock: Sendable {
@@ -89,14 +90,6 @@ final class SimFactory: Sendable {
 
 final class BackendBox: Sendable {
     let m = Mutex<[String: SimulatedBatchBackend]>([:])
-}
-
-extension Logger {
-    static let silent: Logger = {
-        var l = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        l.logLevel = .critical
-        return l
-    }()
 }
 
 /// Configuration text for simulated factories: CondorSSH (VC3-style) queues, one target per `host`.

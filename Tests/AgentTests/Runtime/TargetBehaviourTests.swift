@@ -3,6 +3,7 @@ import Foundation
 import SSHSubmit
 import Synchronization
 import Testing
+import TestSupport
 
 /// A driver that counts how many of its calls run at once (each takes a little while).
 final class ConcurrencyProbe: BatchBackend {

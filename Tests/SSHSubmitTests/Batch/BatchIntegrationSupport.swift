@@ -2,6 +2,7 @@ import AuthProfiles
 import Foundation
 import Logging
 import Testing
+import TestSupport
 
 @testable import SSHSubmit
 
@@ -21,7 +22,7 @@ struct BatchBed {
             try Testbed.tb("up", component)
             tb = try Testbed.load()
         }
-        guard tb.env[key] == "1" else { throw TestbedMissing(message: "testbed env lacks \(key)=1 after `tb up \(component)`") }
+        guard tb.env[key] == "1" else { throw TestFailure("testbed env lacks \(key)=1 after `tb up \(component)`") }
         return BatchBed(tb: tb)
     }
 

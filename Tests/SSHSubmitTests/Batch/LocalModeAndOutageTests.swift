@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -53,7 +54,7 @@ struct TargetIsolationTests {
                 && withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } } == 0
             guard ok else {
                 close(fd)
-                throw TestbedMissing(message: "cannot open a local listening socket")
+                throw TestFailure("cannot open a local listening socket")
             }
             self.fd = fd
             port = Int(UInt16(bigEndian: addr.sin_port))
