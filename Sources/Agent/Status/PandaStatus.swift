@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// PanDA job statistics per site, as APF's `Panda` WMS status plugin read them (APF.md §3.1), from the server's JSON
 /// API instead of pickles. One instance per PanDA server serves every queue.
