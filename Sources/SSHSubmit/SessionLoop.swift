@@ -297,7 +297,8 @@ final class SessionLoop: @unchecked Sendable {
         case LIBSSH2_ERROR_AUTHENTICATION_FAILED, LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED:
             var text = "public key authentication as \(user) failed (\(msg)): the key is not in the account's "
                 + "authorized_keys, or the server refuses its signature algorithm"
-            if PrivateKeyInfo.keyType(of: identity.privateKey) == "ssh-rsa" {
+            let info = try? SSHPrivateKey.inspect(identity.privateKey, passphrase: identity.passphrase, source: identity.id)
+            if info?.publicKey.rsaSHA1Only == true {
                 text = "RSA/SHA-1 refused: libssh2 1.10 signs RSA keys only with ssh-rsa (SHA-1), which OpenSSH ≥ 8.8 "
                     + "refuses by default. Use an Ed25519 or ECDSA key (or a server with "
                     + "`PubkeyAcceptedAlgorithms +ssh-rsa`). libssh2 said: \(msg)"
