@@ -25,7 +25,7 @@ APF_INTEGRATION=1 timeout --signal=TERM --kill-after=30s 25m bash scripts/swift.
 echo "test: swift test exited $rc after $(( $(date +%s) - start )) s (full log: $log)"
 if [ "$rc" != 0 ]; then
     echo "test: tests that started but did not finish:"
-    grep -o '◇ Test [^ ]*' "$log" | grep -v '◇ Test case$' | sed 's/◇ Test //' | sort -u >"$log.started" || true
+    grep -o '◇ Test [^ ]*' "$log" | grep -vE '◇ Test (case|run)$' | sed 's/◇ Test //' | sort -u >"$log.started" || true
     grep -oE '[✔✘] Test [^ ]*' "$log" | grep -vE 'Test (case|run)$' | sed -E 's/[✔✘] Test //' | sort -u >"$log.ended" || true
     comm -23 "$log.started" "$log.ended" | sed 's/^/  /'
 fi
