@@ -116,13 +116,14 @@ struct PandaStatusTests {
     }
 
     @Test(.timeLimit(.minutes(1))) func slowServerTimesOut() async throws {
-        let fake = try FakePandaServer(.init(delay: 3))
+        let fake = try FakePandaServer(.init(delay: 10))
         defer { fake.stop() }
         let started = ContinuousClock.now
         let panda = source(fake, clock: TestClock(), poll: PollPolicy(retries: 0), timeout: .seconds(1), siteSpecs: false)
         let o = await panda.observe("FZK-LCG2")
         #expect(o.counts.missingReason?.contains("within 1 s") == true)
-        #expect(ContinuousClock.now - started < .seconds(2.5))
+        // Well before the server's 10 s answer; the slack is for the busy 2-core start of a test run.
+        #expect(ContinuousClock.now - started < .seconds(6))
     }
 
     @Test(.timeLimit(.minutes(1))) func notFoundIsNotRetried() async throws {
