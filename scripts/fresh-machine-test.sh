@@ -33,7 +33,10 @@ git clone -q "$REPO" /root/apf-fresh && cd /root/apf-fresh
 echo "## tb install all (package registries reachable: host network)"
 testbed/tb install all
 echo "## make $TARGET in a private network namespace"
-unshare --net bash -c "ip link set lo up; make $TARGET"
+# A real machine has a non-loopback IPv4 address; without one, getaddrinfo(AI_ADDRCONFIG) (getent ahostsv4, which
+# SLURM's address check uses) resolves nothing. A veth end with an address stands in for the NIC.
+unshare --net bash -c "ip link set lo up; ip link add apfnic0 type veth peer name apfnic1; \
+    ip addr add 10.254.0.1/30 dev apfnic0; ip link set apfnic0 up; ip link set apfnic1 up; make $TARGET"
 CHROOT
 INNER
 )
